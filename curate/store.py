@@ -1,0 +1,353 @@
+"""The DuckDB store: schema, connections, the writer lock. The only module with DDL.
+
+DuckDB lets one process hold a database file read-write, and while it does no other
+process can open it at all ("Could not set lock on file"). So the CLI is the only
+writer and keeps its connection only while a stage runs; readers open read-only per
+query (see DESIGN.md, "Concurrency").
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from curate.errors import SchemaError, StoreLockedError
+
+SCHEMA_VERSION = 1
+DEFAULT_DB = Path("curate.duckdb")
+
+# Names the store owns; later stages fill the reserved ones.
+TABLES = (
+    "meta",
+    "sources",
+    "documents",
+    "quarantine",
+    "runs",
+    "signals",
+    "minhash",
+    "lsh_bands",
+    "dup_clusters",
+    "recipes",
+    "slices",
+    "decisions",
+    "validations",
+    "train_runs",
+    "generations",
+)
+
+_DDL = (
+    """CREATE TABLE IF NOT EXISTS meta (
+        key VARCHAR PRIMARY KEY,
+        value VARCHAR NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS sources (
+        source_id VARCHAR NOT NULL,      -- first 16 hex digits of the file's sha256
+        uri VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        n_bytes BIGINT NOT NULL,
+        n_records BIGINT NOT NULL,       -- records read = n_documents + n_quarantined
+        n_documents BIGINT NOT NULL,
+        n_quarantined BIGINT NOT NULL,
+        ingested_at TIMESTAMP NOT NULL,
+        run_id BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS documents (
+        doc_id VARCHAR NOT NULL,         -- '<source_id>-<record_no, 9 digits>'
+        source_id VARCHAR NOT NULL,
+        record_no BIGINT NOT NULL,
+        external_id VARCHAR,
+        text VARCHAR NOT NULL,
+        text_hash VARCHAR NOT NULL,      -- xxh3_128 of the normalized text
+        n_bytes BIGINT NOT NULL,
+        metadata JSON,
+        run_id BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        source_id VARCHAR NOT NULL,
+        uri VARCHAR NOT NULL,
+        record_no BIGINT NOT NULL,
+        error_kind VARCHAR NOT NULL,
+        error VARCHAR NOT NULL,
+        raw VARCHAR,                     -- the record, truncated
+        run_id BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id BIGINT PRIMARY KEY,
+        command VARCHAR NOT NULL,
+        args JSON,
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP,
+        status VARCHAR NOT NULL,         -- running | ok | failed | nothing_to_do
+        exit_code INTEGER,
+        records_read BIGINT DEFAULT 0,
+        documents_ingested BIGINT DEFAULT 0,
+        quarantined BIGINT DEFAULT 0,
+        files_failed BIGINT DEFAULT 0,
+        counts JSON,
+        message VARCHAR
+    )""",
+    """CREATE TABLE IF NOT EXISTS minhash (
+        doc_id VARCHAR NOT NULL,
+        has_sig BOOLEAN NOT NULL,
+        signature BLOB,                  -- num_perm little-endian uint32, spec in meta
+        run_id BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS lsh_bands (
+        setting VARCHAR NOT NULL,        -- e.g. 'b20r6'
+        band INTEGER NOT NULL,
+        bucket UBIGINT NOT NULL,
+        doc_id VARCHAR NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS dup_clusters (
+        threshold DOUBLE NOT NULL,
+        doc_id VARCHAR NOT NULL,
+        cluster_id VARCHAR NOT NULL,     -- doc_id of the representative
+        is_representative BOOLEAN NOT NULL,
+        cluster_size INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS recipes (
+        recipe_id VARCHAR PRIMARY KEY,   -- content hash of the normalized recipe
+        name VARCHAR NOT NULL,
+        yaml VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS slices (
+        slice_id VARCHAR PRIMARY KEY,
+        recipe_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        built_at TIMESTAMP NOT NULL,
+        n_documents BIGINT NOT NULL,
+        n_kept BIGINT NOT NULL,
+        n_dropped BIGINT NOT NULL,
+        kept_bytes BIGINT NOT NULL,
+        signals_version VARCHAR,
+        run_id BIGINT,
+        config JSON
+    )""",
+    """CREATE TABLE IF NOT EXISTS decisions (
+        slice_id VARCHAR NOT NULL,
+        doc_id VARCHAR NOT NULL,
+        kept BOOLEAN NOT NULL,
+        reason VARCHAR                   -- first failing rule; NULL when kept
+    )""",
+    """CREATE TABLE IF NOT EXISTS validations (
+        slice_id VARCHAR NOT NULL,
+        suite VARCHAR NOT NULL,
+        success BOOLEAN NOT NULL,
+        statistics JSON,
+        result_json JSON,
+        docs_path VARCHAR,
+        validated_at TIMESTAMP NOT NULL,
+        run_id BIGINT
+    )""",
+    """CREATE TABLE IF NOT EXISTS train_runs (
+        train_run_id VARCHAR PRIMARY KEY,
+        slice_id VARCHAR NOT NULL,
+        slice_name VARCHAR NOT NULL,
+        seed INTEGER NOT NULL,
+        config JSON NOT NULL,
+        tokens BIGINT NOT NULL,
+        epochs DOUBLE,
+        bpb DOUBLE,
+        val_text VARCHAR,
+        loss_curve JSON,
+        tokens_per_s DOUBLE,
+        device VARCHAR,
+        wall_s DOUBLE,
+        n_params BIGINT,
+        mfu DOUBLE,
+        metrics JSON,
+        checkpoint VARCHAR,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS generations (
+        train_run_id VARCHAR NOT NULL,
+        prompt_no INTEGER NOT NULL,
+        kind VARCHAR,
+        prompt VARCHAR NOT NULL,
+        sample VARCHAR NOT NULL,
+        quality DOUBLE,
+        junk BOOLEAN
+    )""",
+)
+
+_IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_SQL_TYPES = {"DOUBLE", "BIGINT", "VARCHAR", "BOOLEAN", "INTEGER"}
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def ident(name: str) -> str:
+    """Quote an identifier that came from an allow-list (the signal registry)."""
+    if not _IDENT.match(name):
+        raise ValueError(f"not a valid column name: {name!r}")
+    return f'"{name}"'
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    msg = str(exc)
+    return "Could not set lock" in msg or "Conflicting lock" in msg
+
+
+def connect(path: Path | str = DEFAULT_DB, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the store. Read-write opens create the schema; both check its version."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise SchemaError(f"no store at {path}: run `curate ingest` or `curate demo` first")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if _is_lock_error(exc):
+            raise StoreLockedError(
+                f"the store {path} is locked by another curate process "
+                "(one writer at a time); try again when it has finished"
+            ) from exc
+        raise SchemaError(f"cannot open the store {path}: {exc}") from exc
+    try:
+        if read_only:
+            _check_version(con, path)
+        else:
+            _create_schema(con, path)
+    except Exception:
+        con.close()
+        raise
+    return con
+
+
+@contextlib.contextmanager
+def open_store(path: Path | str = DEFAULT_DB, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(path, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    has_meta = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+    ).fetchone()[0]
+    if not has_meta:
+        return None
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else None
+
+
+def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
+    version = _stored_version(con)
+    if version is not None and version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"the store {path} has schema version {version}, newer than this curate "
+            f"understands ({SCHEMA_VERSION}); upgrade curate or use another --db"
+        )
+    return version
+
+
+def _create_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    version = _check_version(con, path)
+    if version == SCHEMA_VERSION:
+        return
+    con.execute("BEGIN")
+    try:
+        for stmt in _DDL:
+            con.execute(stmt)
+        con.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def get_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchone()[0]
+    )
+
+
+def ensure_signals_table(con: duckdb.DuckDBPyConnection, columns: Sequence[tuple[str, str]]) -> None:
+    """Create `signals` or add the registry's new columns; names come from the registry."""
+    if not table_exists(con, "signals"):
+        cols = ", ".join(f"{ident(n)} {_sql_type(t)}" for n, t in columns)
+        con.execute(
+            f"CREATE TABLE signals (doc_id VARCHAR NOT NULL, signals_version VARCHAR NOT NULL, {cols})"
+        )
+        return
+    existing = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'signals'"
+        ).fetchall()
+    }
+    for name, sql_type in columns:
+        if name not in existing:
+            con.execute(f"ALTER TABLE signals ADD COLUMN {ident(name)} {_sql_type(sql_type)}")
+
+
+def _sql_type(t: str) -> str:
+    if t not in _SQL_TYPES:
+        raise ValueError(f"unsupported column type {t!r}")
+    return t
+
+
+# --- runs ------------------------------------------------------------------------
+
+
+def start_run(con: duckdb.DuckDBPyConnection, command: str, args_json: str) -> int:
+    run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchone()[0]
+    con.execute(
+        "INSERT INTO runs (run_id, command, args, started_at, status) VALUES (?, ?, ?, ?, 'running')",
+        [run_id, command, args_json, now()],
+    )
+    return int(run_id)
+
+
+def finish_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: int,
+    *,
+    status: str,
+    exit_code: int,
+    records_read: int = 0,
+    documents_ingested: int = 0,
+    quarantined: int = 0,
+    files_failed: int = 0,
+    counts_json: str | None = None,
+    message: str | None = None,
+) -> None:
+    con.execute(
+        """UPDATE runs SET finished_at = ?, status = ?, exit_code = ?, records_read = ?,
+               documents_ingested = ?, quarantined = ?, files_failed = ?, counts = ?, message = ?
+           WHERE run_id = ?""",
+        [
+            now(),
+            status,
+            exit_code,
+            records_read,
+            documents_ingested,
+            quarantined,
+            files_failed,
+            counts_json,
+            message,
+            run_id,
+        ],
+    )
