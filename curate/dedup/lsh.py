@@ -1,0 +1,333 @@
+"""Near-duplicate clusters in the store: signatures -> LSH bands -> verified pairs -> clusters.
+
+Score once: signatures and band hashes are computed once per document; candidate pairs
+are verified once (cached in `dup_pairs`); clusters are rebuilt from all stored pairs on
+every run, so an incremental run gives exactly the clusters of a from-scratch run on the
+union of the data.
+
+Skew: exact copies are collapsed onto one canonical document before banding, and a bucket
+larger than `max_bucket_pairs` members links its members to its first member (a star)
+instead of enumerating every pair, so 10,000 copies of one page cost 10,000 edges.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from curate.dedup import minhash
+from curate.errors import UsageError
+from curate.store import get_meta, set_meta
+
+# Candidates whose estimated Jaccard is this far under the threshold are rejected without
+# computing the exact Jaccard: with 128 permutations the estimate's standard deviation at
+# J = 0.8 is sqrt(0.8 * 0.2 / 128) = 0.035, so 0.15 is over four of them.
+EXACT_CHECK_MARGIN = 0.15
+STAR_BUCKET_SIZE = 64
+# Recall first: pairs are verified afterwards, so false positives cost only a check.
+FP_WEIGHT, FN_WEIGHT = 0.1, 0.9
+
+
+@dataclass(frozen=True)
+class DedupReport:
+    threshold: float
+    setting: str
+    new_signatures: int
+    candidate_pairs: int
+    new_pairs_verified: int
+    edges: int
+    clusters: int
+    duplicates: int  # documents that are not their cluster's representative
+
+
+def _spec_from_meta(con: duckdb.DuckDBPyConnection, spec: minhash.SignatureSpec) -> minhash.SignatureSpec:
+    stored = get_meta(con, "minhash_spec")
+    if stored is None:
+        set_meta(con, "minhash_spec", json.dumps(asdict(spec), sort_keys=True))
+        return spec
+    stored_spec = minhash.SignatureSpec(**json.loads(stored))
+    if stored_spec != spec:
+        raise UsageError(
+            f"the store's MinHash signatures use {stored_spec}, not {spec}; "
+            "use the stored settings or a new store"
+        )
+    return stored_spec
+
+
+def setting_for(threshold: float, num_perm: int) -> tuple[str, int, int]:
+    bands, rows = minhash.lsh_params(threshold, num_perm, FP_WEIGHT, FN_WEIGHT)
+    return f"b{bands}r{rows}", bands, rows
+
+
+def compute_signatures(
+    con: duckdb.DuckDBPyConnection,
+    spec: minhash.SignatureSpec,
+    run_id: int,
+    *,
+    device: str = "cpu",
+    batch_size: int = 4096,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Signatures for documents that have none yet; one transaction per batch (resumable)."""
+    spec = _spec_from_meta(con, spec)
+    reader = con.cursor()
+    reader.execute(
+        "SELECT d.doc_id, d.text FROM documents d ANTI JOIN minhash m USING (doc_id) ORDER BY d.doc_id"
+    )
+    done = 0
+    while True:
+        rows = reader.fetchmany(batch_size)
+        if not rows:
+            break
+        ids = [r[0] for r in rows]
+        sigs, has = minhash.signatures([r[1] for r in rows], spec, device=device)
+        sigs32 = np.ascontiguousarray(sigs.astype("<u4", copy=False))
+        blobs = [sigs32[i].tobytes() if has[i] else None for i in range(len(ids))]
+        tbl = pa.table({"doc_id": ids, "has_sig": has.tolist(), "signature": pa.array(blobs, pa.binary()),
+                        "run_id": [run_id] * len(ids)})
+        con.execute("BEGIN")
+        con.register("_sig_batch", tbl)
+        con.execute("INSERT INTO minhash SELECT * FROM _sig_batch")
+        con.unregister("_sig_batch")
+        con.execute("COMMIT")
+        done += len(ids)
+        if on_batch:
+            on_batch(len(ids))
+    reader.close()
+    return done
+
+
+def _load_sigs(con: duckdb.DuckDBPyConnection, doc_ids: list[str], num_perm: int) -> dict[str, np.ndarray]:
+    if not doc_ids:
+        return {}
+    rows = con.execute(
+        "SELECT doc_id, signature FROM minhash WHERE has_sig AND doc_id IN (SELECT unnest(?))", [doc_ids]
+    ).fetchall()
+    return {d: np.frombuffer(b, dtype="<u4", count=num_perm) for d, b in rows}
+
+
+def _band_new_docs(con: duckdb.DuckDBPyConnection, setting: str, bands: int, rows: int, num_perm: int) -> None:
+    reader = con.cursor()
+    reader.execute(
+        """SELECT m.doc_id, m.signature FROM minhash m
+           WHERE m.has_sig AND m.doc_id NOT IN (SELECT doc_id FROM lsh_bands WHERE setting = ?)""",
+        [setting],
+    )
+    while True:
+        batch = reader.fetchmany(8192)
+        if not batch:
+            break
+        ids = [r[0] for r in batch]
+        sigs = np.frombuffer(b"".join(r[1] for r in batch), dtype="<u4").reshape(len(ids), num_perm)
+        bh = minhash.band_hashes(sigs, bands, rows)  # (n, bands) uint64
+        tbl = pa.table({
+            "setting": [setting] * (len(ids) * bands),
+            "band": np.tile(np.arange(bands, dtype=np.int32), len(ids)),
+            "bucket": bh.reshape(-1).astype(np.uint64),
+            "doc_id": np.repeat(np.array(ids, dtype=object), bands),
+        })
+        con.register("_band_batch", tbl)
+        con.execute("INSERT INTO lsh_bands SELECT * FROM _band_batch")
+        con.unregister("_band_batch")
+    reader.close()
+
+
+_SETTING = re.compile(r"^b[0-9]+r[0-9]+$")
+_CANON = """(SELECT doc_id FROM documents
+             QUALIFY row_number() OVER (PARTITION BY text_hash ORDER BY doc_id) = 1)"""
+
+
+def _candidate_pairs(con: duckdb.DuckDBPyConnection, setting: str) -> str:
+    """SQL for distinct candidate pairs (a < b) among canonical documents of a band setting."""
+    if not _SETTING.match(setting):  # made by setting_for(), checked before it enters SQL
+        raise ValueError(f"bad LSH setting {setting!r}")
+    return f"""
+        WITH lb AS (
+            SELECT l.band, l.bucket, l.doc_id FROM lsh_bands l SEMI JOIN {_CANON} c USING (doc_id)
+            WHERE l.setting = '{setting}'
+        ),
+        sized AS (
+            SELECT band, bucket, count(*) AS n, min(doc_id) AS first FROM lb GROUP BY band, bucket HAVING n > 1
+        ),
+        small AS (
+            SELECT x.doc_id AS a, y.doc_id AS b
+            FROM lb x JOIN lb y ON x.band = y.band AND x.bucket = y.bucket AND x.doc_id < y.doc_id
+            SEMI JOIN sized s ON s.band = x.band AND s.bucket = x.bucket AND s.n <= {STAR_BUCKET_SIZE}
+        ),
+        star AS (
+            SELECT s.first AS a, x.doc_id AS b FROM lb x
+            JOIN sized s ON s.band = x.band AND s.bucket = x.bucket AND s.n > {STAR_BUCKET_SIZE}
+            WHERE x.doc_id <> s.first
+        )
+        SELECT DISTINCT a, b FROM (SELECT * FROM small UNION ALL SELECT * FROM star)"""
+
+
+def _verify_new_pairs(con: duckdb.DuckDBPyConnection, setting: str, threshold: float, spec: minhash.SignatureSpec) -> tuple[int, int]:
+    cand_sql = _candidate_pairs(con, setting)
+    n_cand = con.execute(f"SELECT count(*) FROM ({cand_sql})").fetchone()[0]
+    new = con.execute(
+        f"SELECT a, b FROM ({cand_sql}) p ANTI JOIN dup_pairs q USING (a, b) ORDER BY a, b"
+    ).fetchall()
+    verified = 0
+    for start in range(0, len(new), 20000):
+        chunk = new[start:start + 20000]
+        sigs = _load_sigs(con, sorted({d for p in chunk for d in p}), spec.num_perm)
+        a = np.stack([sigs[p[0]] for p in chunk])
+        b = np.stack([sigs[p[1]] for p in chunk])
+        est = (a == b).mean(axis=1)
+        tbl = pa.table({"a": [p[0] for p in chunk], "b": [p[1] for p in chunk], "est_jaccard": est,
+                        "jaccard": pa.nulls(len(chunk), pa.float64())})
+        con.register("_pair_batch", tbl)
+        con.execute("INSERT INTO dup_pairs SELECT * FROM _pair_batch")
+        con.unregister("_pair_batch")
+        verified += len(chunk)
+    _exact_check(con, threshold, spec)
+    return n_cand, verified
+
+
+def _exact_check(con: duckdb.DuckDBPyConnection, threshold: float, spec: minhash.SignatureSpec) -> None:
+    """Exact shingle Jaccard for pairs whose estimate is near or above the threshold."""
+    todo = con.execute(
+        """SELECT p.a, p.b, da.text, db.text FROM dup_pairs p
+           JOIN documents da ON da.doc_id = p.a JOIN documents db ON db.doc_id = p.b
+           WHERE p.jaccard IS NULL AND p.est_jaccard >= ?""",
+        [threshold - EXACT_CHECK_MARGIN],
+    ).fetchall()
+    if not todo:
+        return
+    vals = [minhash.exact_jaccard(ta, tb, spec.ngram) for _, _, ta, tb in todo]
+    tbl = pa.table({"a": [r[0] for r in todo], "b": [r[1] for r in todo], "j": vals})
+    con.register("_exact_batch", tbl)
+    con.execute("UPDATE dup_pairs SET jaccard = e.j FROM _exact_batch e WHERE dup_pairs.a = e.a AND dup_pairs.b = e.b")
+    con.unregister("_exact_batch")
+
+
+def _union_find(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    parent = np.arange(n)
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for x, y in zip(left.tolist(), right.tolist()):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            if rx < ry:
+                parent[ry] = rx
+            else:
+                parent[rx] = ry
+    return np.array([find(i) for i in range(n)])
+
+
+def build_clusters(con: duckdb.DuckDBPyConnection, threshold: float, setting: str) -> tuple[int, int, int]:
+    """Rebuild dup_clusters for one threshold from exact copies and verified pairs."""
+    edges = con.execute(
+        f"""SELECT a, b FROM dup_pairs p
+            SEMI JOIN (SELECT a, b FROM ({_candidate_pairs(con, setting)})) c USING (a, b)
+            WHERE coalesce(p.jaccard, p.est_jaccard) >= ?
+            UNION ALL
+            SELECT min(doc_id) OVER (PARTITION BY text_hash), doc_id
+            FROM documents QUALIFY count(*) OVER (PARTITION BY text_hash) > 1
+                AND row_number() OVER (PARTITION BY text_hash ORDER BY doc_id) > 1""",
+        [threshold],
+    ).fetchall()
+    con.execute("DELETE FROM dup_clusters WHERE threshold = ?", [threshold])
+    if not edges:
+        return 0, 0, 0
+    ids = sorted({d for e in edges for d in e})
+    index = {d: i for i, d in enumerate(ids)}
+    left = np.array([index[a] for a, _ in edges])
+    right = np.array([index[b] for _, b in edges])
+    roots = _union_find(len(ids), left, right)
+    tbl = pa.table({"doc_id": ids, "root": roots.astype(np.int64)})
+    con.register("_members", tbl)
+    has_quality = bool(con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'signals' AND column_name = 'quality'"
+    ).fetchone()[0])
+    quality = "s.quality" if has_quality else "NULL::DOUBLE"
+    quality_join = "LEFT JOIN signals s USING (doc_id)" if has_quality else ""
+    # The kept representative is the best member, not the first seen:
+    # highest quality, then longest, then smallest doc_id.
+    con.execute(
+        f"""INSERT INTO dup_clusters
+            SELECT ?, doc_id, first(doc_id) OVER w, row_number() OVER w = 1, count(*) OVER (PARTITION BY root)
+            FROM (SELECT m.doc_id, m.root, {quality} AS q, d.n_bytes
+                  FROM _members m JOIN documents d USING (doc_id) {quality_join})
+            WINDOW w AS (PARTITION BY root ORDER BY q DESC NULLS LAST, n_bytes DESC, doc_id
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)""",
+        [threshold],
+    )
+    con.unregister("_members")
+    n_clusters, n_dups = con.execute(
+        "SELECT count(DISTINCT cluster_id), count(*) FILTER (WHERE NOT is_representative) FROM dup_clusters WHERE threshold = ?",
+        [threshold],
+    ).fetchone()
+    return len(edges), n_clusters, n_dups
+
+
+def dedup(
+    con: duckdb.DuckDBPyConnection,
+    threshold: float,
+    spec: minhash.SignatureSpec,
+    run_id: int,
+    *,
+    device: str = "cpu",
+    on_batch: Callable[[int], None] | None = None,
+) -> DedupReport:
+    if not 0 < threshold <= 1:
+        raise UsageError(f"threshold must be in (0, 1], got {threshold}")
+    new_sigs = compute_signatures(con, spec, run_id, device=device, on_batch=on_batch)
+    spec = _spec_from_meta(con, spec)
+    setting, bands, rows = setting_for(threshold, spec.num_perm)
+    con.execute("BEGIN")
+    try:
+        _band_new_docs(con, setting, bands, rows, spec.num_perm)
+        n_cand, n_new = _verify_new_pairs(con, setting, threshold, spec)
+        n_edges, n_clusters, n_dups = build_clusters(con, threshold, setting)
+        done = set(json.loads(get_meta(con, "dup_thresholds") or "[]"))
+        done.add(threshold)
+        set_meta(con, "dup_thresholds", json.dumps(sorted(done)))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return DedupReport(threshold, setting, new_sigs, n_cand, n_new, n_edges, n_clusters, n_dups)
+
+
+def dedup_thresholds(con: duckdb.DuckDBPyConnection) -> list[float]:
+    return json.loads(get_meta(con, "dup_thresholds") or "[]")
+
+
+def explain(con: duckdb.DuckDBPyConnection, doc_id: str, threshold: float) -> list[tuple]:
+    """The document's cluster: members with their estimated Jaccard to the document."""
+    row = con.execute(
+        "SELECT cluster_id FROM dup_clusters WHERE threshold = ? AND doc_id = ?", [threshold, doc_id]
+    ).fetchone()
+    if row is None:
+        return []
+    members = [r[0] for r in con.execute(
+        "SELECT doc_id FROM dup_clusters WHERE threshold = ? AND cluster_id = ? ORDER BY doc_id", [threshold, row[0]]
+    ).fetchall()]
+    spec = minhash.SignatureSpec(**json.loads(get_meta(con, "minhash_spec")))
+    sigs = _load_sigs(con, members, spec.num_perm)
+    out = []
+    base = sigs.get(doc_id)
+    info = dict((r[0], r[1:]) for r in con.execute(
+        """SELECT c.doc_id, c.is_representative, d.n_bytes, d.external_id, left(d.text, 80)
+           FROM dup_clusters c JOIN documents d USING (doc_id) WHERE c.threshold = ? AND c.cluster_id = ?""",
+        [threshold, row[0]],
+    ).fetchall())
+    for m in members:
+        est = float((sigs[m] == base).mean()) if base is not None and m in sigs else None
+        rep, n_bytes, ext, head = info[m]
+        out.append((m, ext, rep, est, n_bytes, head.replace("\n", " ")))
+    return out

@@ -1,0 +1,495 @@
+"""MinHash signatures for near-duplicate detection, for a whole batch of documents at once.
+
+The signatures are bit-identical to what datasketch 2.x computes with
+``MinHash(num_perm, seed=seed, scheme="affine32", hashfunc=H)`` updated with the UTF-8
+bytes (``surrogatepass``) of every shingle, where ``H = datasketch_hashfunc(spec)``.
+datasketch stays the oracle in the tests and the baseline in bench/bench_dedup.py.
+
+datasketch 2.x "affine32" (read from datasketch/minhash.py, version 2.0.0):
+  * permutations: ``gen = np.random.RandomState(seed)``;
+    ``a = gen.randint(0, 2**31, num_perm, dtype=uint32) * 2 + 1`` (odd, so a bijection),
+    then ``b = gen.randint(0, 2**32, num_perm, dtype=uint32)``, drawn in that order;
+  * every input hash ``h = H(shingle)`` (must fit 32 bits) is pre-mixed once with the
+    MurmurHash3 32-bit finalizer ``fmix32``;
+  * ``phv_k = (a_k * fmix32(h) + b_k) mod 2**32`` (uint32 wraparound), signature =
+    element-wise min over the shingles, stored as uint32; an empty MinHash is all 2**32-1.
+  The Mersenne-prime arithmetic ``(a*h+b) % (2**61-1)`` belongs to the pre-2.0 "legacy"
+  scheme only, which we do not produce.
+
+Shingles: text -> NFKC -> casefold -> split on Unicode whitespace -> word n-grams joined by
+one space. Scripts written without spaces between words (Han, Hiragana, Katakana, Thai,
+Lao, Khmer, Myanmar) would give a Chinese paragraph one "word"; when such characters are at
+least half of a document's non-space characters, its tokens are code points instead (the
+whitespace dropped) and shingles are n consecutive code points joined with no separator.
+A document with fewer tokens than ``ngram`` has no shingle and gets NO signature
+(``has_sig`` False, row left at datasketch's empty value): two short texts must never
+land in one cluster just because both are empty sets.
+
+Default shingle hash ``poly64-fmix64-hi32`` (fixed by this specification, so stored
+signatures survive library upgrades): for the shingle's UTF-8 bytes x_0..x_{L-1},
+``p = sum_i (x_i + 1) * K**i mod 2**64`` with ``K = 0x9E3779B97F4A7C15``, then
+``H = fmix64(p XOR L) >> 32`` (fmix64 = MurmurHash3's 64-bit finalizer). Being a
+polynomial, it is computable for every shingle of a batch at once from one prefix sum
+over the batch's bytes (K is odd, hence invertible mod 2**64), which is what makes it
+far faster in numpy than calling xxhash once per shingle from Python. ``xxh32``
+(xxhash.xxh32, seed 0) and ``sha1_hash32`` (datasketch's default) are offered as well.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+import unicodedata
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+import xxhash
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
+
+HASH_POLY64 = "poly64-fmix64-hi32"
+HASH_XXH32 = "xxh32"
+HASH_SHA1_32 = "sha1_hash32"
+HASH_NAMES = (HASH_POLY64, HASH_XXH32, HASH_SHA1_32)
+SCHEME_AFFINE32 = "affine32"
+
+EMPTY_VALUE = np.uint32(0xFFFFFFFF)  # datasketch's affine32 value of a MinHash that saw nothing
+
+_M32 = 0xFFFFFFFF
+_M64 = 0xFFFFFFFFFFFFFFFF
+_POLY_K = 0x9E3779B97F4A7C15
+_POLY_K_INV = pow(_POLY_K, -1, 1 << 64)
+_FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
+_FMIX64 = (33, 0xFF51AFD7ED558CCD, 33, 0xC4CEB9FE1A85EC53, 33)
+
+# Scripts that separate words without spaces; Hangul is absent because Korean uses spaces.
+_UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf"
+    "\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+"
+)
+
+
+@dataclass(frozen=True)
+class SignatureSpec:
+    """Everything that fixes a signature's bits; stored next to the signatures."""
+
+    num_perm: int = 128
+    seed: int = 1
+    ngram: int = 5
+    hash_name: str = HASH_POLY64
+    scheme: str = SCHEME_AFFINE32
+
+    def __post_init__(self) -> None:
+        if self.scheme != SCHEME_AFFINE32:
+            raise ValueError(f"scheme must be {SCHEME_AFFINE32!r}, got {self.scheme!r}")
+        if self.hash_name not in HASH_NAMES:
+            raise ValueError(f"unknown hash_name {self.hash_name!r}; known: {', '.join(HASH_NAMES)}")
+        if not 1 <= self.num_perm <= 1 << 16:
+            raise ValueError(f"num_perm must be in 1..65536, got {self.num_perm}")
+        if self.ngram < 1:
+            raise ValueError(f"ngram must be >= 1, got {self.ngram}")
+        if not 0 <= self.seed < 1 << 32:
+            raise ValueError(f"seed must fit numpy's RandomState (0..2**32-1), got {self.seed}")
+
+    def as_dict(self) -> dict[str, int | str]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- shingles
+
+# Python's str.split() separators: the ASCII ones are found in the byte buffer by numpy,
+# the others replaced by a space in non-ASCII text before encoding (NFKC already turns
+# most of them, e.g. U+00A0 and U+3000, into U+0020). tests/test_minhash.py checks this
+# list against str.isspace over all of Unicode.
+_ASCII_WS = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+_NON_ASCII_WS = re.compile(r"[\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+
+
+def _ascii_whitespace(buf: np.ndarray) -> np.ndarray:
+    """Mask of the bytes in _ASCII_WS (9..13, 28..32); two uint8 range tests, no table gather."""
+    ws = np.subtract(buf, 9, dtype=np.uint8) <= 4  # uint8 wraparound sends bytes < 9 above 4
+    ws |= np.subtract(buf, 28, dtype=np.uint8) <= 4
+    return ws
+
+
+def _normalize(text: str) -> str:
+    if text.isascii():  # O(1) in CPython; NFKC leaves ASCII unchanged, casefold == lower
+        return text.lower()
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _is_char_mode(norm: str) -> bool:
+    """True when at least half the non-space characters are in a script without word spaces."""
+    if norm.isascii() or _UNSPACED.search(norm) is None:
+        return False
+    compact = "".join(norm.split())
+    return 2 * (len(compact) - len(_UNSPACED.sub("", compact))) >= len(compact)
+
+
+def shingles(text: str, ngram: int) -> list[str]:
+    """The exact shingle strings of ``text`` (in order, repeats kept); [] when too short.
+
+    Plain-Python reference of what :func:`signatures` hashes with numpy byte arithmetic.
+    """
+    norm = _normalize(text)
+    if _is_char_mode(norm):
+        chars = "".join(norm.split())
+        return [chars[i : i + ngram] for i in range(len(chars) - ngram + 1)]
+    words = norm.split()
+    return [" ".join(words[i : i + ngram]) for i in range(len(words) - ngram + 1)]
+
+
+def _encode(s: str) -> bytes:
+    return s.encode("utf-8", "surrogatepass")
+
+
+# --------------------------------------------------------------------------- hashes
+
+
+def _fmix64_int(h: int) -> int:
+    s1, m1, s2, m2, s3 = _FMIX64
+    h ^= h >> s1
+    h = (h * m1) & _M64
+    h ^= h >> s2
+    h = (h * m2) & _M64
+    return h ^ (h >> s3)
+
+
+def poly64_hash32(data: bytes) -> int:
+    """Scalar reference of ``poly64-fmix64-hi32`` (plain Python ints, no numpy)."""
+    p = 0
+    for x in reversed(data):  # Horner: sum (x_i + 1) * K**i
+        p = (p * _POLY_K + x + 1) & _M64
+    return _fmix64_int(p ^ len(data)) >> 32
+
+
+def xxh32_hash32(data: bytes) -> int:
+    return xxhash.xxh32_intdigest(data, seed=0)
+
+
+def sha1_hash32(data: bytes) -> int:
+    return struct.unpack("<I", hashlib.sha1(data).digest()[:4])[0]
+
+
+_SCALAR_HASHES: dict[str, Callable[[bytes], int]] = {
+    HASH_POLY64: poly64_hash32,
+    HASH_XXH32: xxh32_hash32,
+    HASH_SHA1_32: sha1_hash32,
+}
+
+
+def datasketch_hashfunc(spec: SignatureSpec) -> Callable[[bytes], int]:
+    """The ``hashfunc`` to give datasketch (it receives one shingle's UTF-8 bytes)."""
+    return _SCALAR_HASHES[spec.hash_name]
+
+
+_POWERS_CACHE: dict[int, np.ndarray] = {}
+_POWERS_CACHE_MAX = 1 << 23  # 64 MiB per base; longer buffers are computed uncached
+
+
+def _powers(k: int, n: int) -> np.ndarray:
+    """k**i mod 2**64 for i < n (a view of a cached array when it fits)."""
+    cached = _POWERS_CACHE.get(k)
+    if cached is not None and len(cached) >= n:
+        return cached[:n]
+    size = n if n > _POWERS_CACHE_MAX else max(1 << 16, 1 << (n - 1).bit_length())
+    out = np.full(size, k, dtype=np.uint64)
+    out[0] = 1
+    np.multiply.accumulate(out, out=out)  # wraps mod 2**64, as intended
+    if size <= _POWERS_CACHE_MAX:
+        _POWERS_CACHE[k] = out
+    return out[:n]
+
+
+def _fmix64_np(h: np.ndarray) -> np.ndarray:
+    s1, m1, s2, m2, s3 = (np.uint64(c) for c in _FMIX64)
+    h ^= h >> s1
+    h *= m1
+    h ^= h >> s2
+    h *= m2
+    h ^= h >> s3
+    return h
+
+
+def _poly_span_hashes(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """poly64-fmix64-hi32 of every byte span buf[starts[i]:ends[i]] at once."""
+    n = len(buf)
+    prefix = np.empty(n + 1, dtype=np.uint64)
+    prefix[0] = 0
+    v = buf.astype(np.uint64)
+    v += np.uint64(1)
+    v *= _powers(_POLY_K, n)
+    np.cumsum(v, out=prefix[1:])
+    del v
+    # sum over the span of (x_i+1) K**i, shifted to start at K**0 by K**-start
+    p = prefix[ends] - prefix[starts]
+    p *= _powers(_POLY_K_INV, n)[starts]
+    p ^= (ends - starts).astype(np.uint64)
+    return (_fmix64_np(p) >> np.uint64(32)).astype(np.uint32)
+
+
+@dataclass(frozen=True)
+class ShingleBatch:
+    """Hashes of all shingles of a batch, in contiguous runs of one document each."""
+
+    hashes: np.ndarray  # uint32 [S], H(shingle)
+    seg_starts: np.ndarray  # int64 [G], first shingle of each run (strictly increasing)
+    seg_docs: np.ndarray  # int64 [G], document index of each run
+    has_sig: np.ndarray  # bool [n_docs]
+
+
+def _group_hashes(
+    norms: list[str], ngram: int, char_mode: bool, hash_name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(token counts per document, hashes of all shingles document after document).
+
+    Byte-level equivalent of :func:`shingles` for many documents at once: the documents
+    are joined by a space into one UTF-8 buffer, whitespace runs become one space (word
+    mode) or vanish (char mode), and every shingle is a span of the compacted buffer.
+    """
+    norms = [t if t.isascii() else _NON_ASCII_WS.sub(" ", t) for t in norms]
+    encoded = [_encode(t) for t in norms]
+    buf = np.frombuffer(b" ".join(encoded), dtype=np.uint8)
+    ws = _ascii_whitespace(buf)
+    tok = ~ws
+    if char_mode:
+        tok &= (buf & 0xC0) != 0x80  # a token is a code point: count UTF-8 lead bytes only
+        keep = ~ws
+    else:
+        tok[1:] &= ws[:-1]  # a word starts after whitespace (or at 0)
+        keep = ~ws
+        keep[1:] |= ~ws[:-1]  # keep the first whitespace byte after a word, as the separator
+    tok_pos = np.flatnonzero(tok)
+    doc_starts = np.cumsum([0] + [len(e) + 1 for e in encoded[:-1]])
+    counts = np.bincount(np.searchsorted(doc_starts, tok_pos, side="right") - 1, minlength=len(norms))
+    # Positions in the compacted buffer: every kept byte before a token start.
+    kept_before = np.cumsum(keep, dtype=np.int32 if len(buf) < 1 << 31 else np.int64)
+    kept_before -= keep
+    compact = buf[keep]
+    tok_start = kept_before[tok_pos]
+    if char_mode:
+        tok_end = np.append(tok_start[1:], len(compact))
+    else:
+        # a word ends at its kept separator byte (made a plain space), the last word at the
+        # buffer's end minus a trailing separator
+        tok_end = np.append(tok_start[1:] - 1, len(compact) - bool(len(compact) and ws[-1]))
+        compact[tok_end[:-1]] = 0x20
+    n_sh = np.maximum(counts - ngram + 1, 0)
+    first_tok = np.cumsum(counts) - counts
+    first_sh = np.cumsum(n_sh) - n_sh
+    total = int(n_sh.sum())
+    # token index that starts each shingle: doc's first token + rank of the shingle in the doc
+    start_tok = np.arange(total, dtype=np.int64) + np.repeat(first_tok - first_sh, n_sh)
+    starts = tok_start[start_tok]
+    ends = tok_end[start_tok + (ngram - 1)]
+    if hash_name == HASH_POLY64:
+        return counts, _poly_span_hashes(compact, starts, ends)
+    fn = _SCALAR_HASHES[hash_name]
+    raw = compact.tobytes()
+    it = (fn(raw[s:e]) for s, e in zip(starts.tolist(), ends.tolist()))
+    return counts, np.fromiter(it, dtype=np.uint32, count=total)
+
+
+def shingle_batch(texts: Sequence[str], spec: SignatureSpec) -> ShingleBatch:
+    """Tokenize and hash every shingle of ``texts``; the CPU half of :func:`signatures`."""
+    groups: dict[bool, tuple[list[int], list[str]]] = {False: ([], []), True: ([], [])}
+    for i, text in enumerate(texts):
+        norm = _normalize(text)
+        docs, norms = groups[_is_char_mode(norm)]
+        docs.append(i)
+        norms.append(norm)
+    has_sig = np.zeros(len(texts), dtype=bool)
+    hashes, seg_starts, seg_docs = [], [], []
+    offset = 0
+    for char_mode, (docs, norms) in groups.items():
+        if not docs:
+            continue
+        counts, h = _group_hashes(norms, spec.ngram, char_mode, spec.hash_name)
+        n_sh = np.maximum(counts - spec.ngram + 1, 0)
+        signed = n_sh > 0
+        doc_idx = np.asarray(docs, dtype=np.int64)
+        has_sig[doc_idx[signed]] = True
+        hashes.append(h)
+        seg_starts.append(offset + (np.cumsum(n_sh) - n_sh)[signed])
+        seg_docs.append(doc_idx[signed])
+        offset += len(h)
+    return ShingleBatch(
+        np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint32),
+        np.concatenate(seg_starts) if seg_starts else np.empty(0, dtype=np.int64),
+        np.concatenate(seg_docs) if seg_docs else np.empty(0, dtype=np.int64),
+        has_sig,
+    )
+
+
+def shingle_hashes(text: str, spec: SignatureSpec) -> np.ndarray:
+    """uint32 ``H(shingle)`` for the shingles of ``text``: what datasketch's hashfunc returns."""
+    return shingle_batch([text], spec).hashes
+
+
+# --------------------------------------------------------------------------- permutations
+
+
+def permutations(spec: SignatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) uint32 [num_perm], drawn exactly as datasketch 2.x draws them for affine32.
+
+    np.random.RandomState is NumPy's frozen legacy generator: its stream is guaranteed not
+    to change between NumPy versions, so the parameters are fixed by (seed, num_perm).
+    """
+    gen = np.random.RandomState(spec.seed)
+    a = gen.randint(0, 1 << 31, spec.num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, spec.num_perm, dtype=np.uint32)
+    return a, b
+
+
+def _fmix32_np(h: np.ndarray) -> np.ndarray:
+    s1, m1, s2, m2, s3 = (np.uint32(c) for c in _FMIX32)
+    h = h ^ (h >> s1)
+    h *= m1
+    h ^= h >> s2
+    h *= m2
+    h ^= h >> s3
+    return h
+
+
+def _minhash_numpy(batch: ShingleBatch, spec: SignatureSpec, sigs: np.ndarray, chunk: int) -> None:
+    a, b = (x[:, None] for x in permutations(spec))
+    hv = _fmix32_np(batch.hashes)
+    starts = batch.seg_starts
+    # Permutation-major layout: every pass runs over `chunk` contiguous shingles per
+    # permutation, and the per-document min is a reduceat along contiguous rows.
+    mins = np.full((spec.num_perm, len(starts)), EMPTY_VALUE, dtype=np.uint32)
+    work = np.empty((spec.num_perm, chunk), dtype=np.uint32)
+    total = len(hv)
+    for c0 in range(0, total, chunk):
+        c1 = min(c0 + chunk, total)
+        g0 = int(np.searchsorted(starts, c0, side="right")) - 1  # run that contains c0
+        g1 = int(np.searchsorted(starts, c1, side="left"))  # runs starting before c1
+        tmp = work[:, : c1 - c0]
+        np.multiply(a, hv[None, c0:c1], out=tmp)  # uint32 wraparound = mod 2**32, as datasketch
+        tmp += b
+        local = np.maximum(starts[g0:g1] - c0, 0)
+        part = np.minimum.reduceat(tmp, local, axis=1)
+        np.minimum(mins[:, g0:g1], part, out=mins[:, g0:g1])
+    sigs[batch.seg_docs] = mins.T
+
+
+def _mul32_exact(x, c_lo, c_hi):
+    """(x * c) mod 2**32 in int64 without overflow: c = c_hi * 2**16 + c_lo, x < 2**32.
+
+    Both partial products stay below 2**48, so no intermediate leaves int64's range; torch
+    has no unsigned 32/64-bit multiply to lean on.
+    """
+    return (x * c_lo + (((x * c_hi) & 0xFFFF) << 16)) & _M32
+
+
+def _minhash_torch(batch: ShingleBatch, spec: SignatureSpec, sigs: np.ndarray, device: str, chunk: int) -> None:
+    import torch
+
+    dev = torch.device(device)
+    a_np, b_np = permutations(spec)
+    a = torch.from_numpy(a_np.astype(np.int64)).to(dev)
+    a_lo, a_hi = a & 0xFFFF, a >> 16
+    b = torch.from_numpy(b_np.astype(np.int64)).to(dev)
+
+    h = torch.from_numpy(batch.hashes.astype(np.int64)).to(dev)
+    s1, m1, s2, m2, s3 = _FMIX32
+    h = h ^ (h >> s1)
+    h = _mul32_exact(h, m1 & 0xFFFF, m1 >> 16)
+    h = h ^ (h >> s2)
+    h = _mul32_exact(h, m2 & 0xFFFF, m2 >> 16)
+    h = h ^ (h >> s3)
+
+    n_sh = np.diff(np.append(batch.seg_starts, len(batch.hashes)))
+    seg_of = torch.from_numpy(np.repeat(np.arange(len(n_sh), dtype=np.int64), n_sh)).to(dev)
+    mins = torch.full((len(n_sh), spec.num_perm), _M32, dtype=torch.int64, device=dev)
+    for c0 in range(0, len(h), chunk):
+        hc = h[c0 : c0 + chunk, None]
+        phv = (_mul32_exact(hc, a_lo, a_hi) + b) & _M32
+        idx = seg_of[c0 : c0 + chunk, None].expand_as(phv)
+        mins.scatter_reduce_(0, idx, phv, reduce="amin", include_self=True)
+    sigs[batch.seg_docs] = mins.cpu().numpy().astype(np.uint32)
+
+
+def _sub_batches(texts: Sequence[str], max_chars: int) -> list[tuple[int, int]]:
+    """Consecutive [start, end) ranges of about ``max_chars`` characters each."""
+    ranges, start, size = [], 0, 0
+    for i, text in enumerate(texts):
+        size += len(text) + 1
+        if size >= max_chars:
+            ranges.append((start, i + 1))
+            start, size = i + 1, 0
+    if start < len(texts):
+        ranges.append((start, len(texts)))
+    return ranges
+
+
+def signatures(
+    texts: Sequence[str],
+    spec: SignatureSpec = SignatureSpec(),
+    device: str = "cpu",
+    backend: str | None = None,
+    max_batch_chars: int = 1 << 21,
+) -> tuple[np.ndarray, np.ndarray]:
+    """MinHash signatures of a batch: (sigs uint32 [n, num_perm], has_sig bool [n]).
+
+    uint32 is datasketch's own storage dtype for affine32. Rows with has_sig False (fewer
+    tokens than ``spec.ngram``) hold datasketch's empty value 2**32-1 and must be skipped
+    by LSH. ``backend``: "numpy" or "torch"; default numpy on "cpu", torch on any other
+    device (e.g. "cuda"); ``device="cpu", backend="torch"`` runs the torch kernel on CPU.
+    Texts are processed ``max_batch_chars`` at a time, which bounds memory (about 60
+    bytes per character) independently of ``len(texts)``.
+    """
+    backend = backend or ("numpy" if device == "cpu" else "torch")
+    if backend not in ("numpy", "torch"):
+        raise ValueError(f"backend must be 'numpy' or 'torch', got {backend!r}")
+    sigs = np.full((len(texts), spec.num_perm), EMPTY_VALUE, dtype=np.uint32)
+    has_sig = np.zeros(len(texts), dtype=bool)
+    for lo, hi in _sub_batches(texts, max_batch_chars):
+        batch = shingle_batch(texts[lo:hi], spec)
+        has_sig[lo:hi] = batch.has_sig
+        if not len(batch.hashes):
+            continue
+        out = sigs[lo:hi]
+        if backend == "numpy":
+            # 8 MiB of uint32 work per chunk: long contiguous rows, measured fastest
+            _minhash_numpy(batch, spec, out, chunk=max(1024, (1 << 21) // spec.num_perm))
+        else:
+            per_chunk = (1 << 27 if device != "cpu" else 1 << 21) // spec.num_perm
+            _minhash_torch(batch, spec, out, device, chunk=max(1024, per_chunk))
+    return sigs, has_sig
+
+
+# --------------------------------------------------------------------------- similarity
+
+
+def exact_jaccard(a: str, b: str, ngram: int) -> float:
+    """Jaccard of the two shingle sets; 0.0 when either has no shingle (never a duplicate)."""
+    sa, sb = set(shingles(a, ngram)), set(shingles(b, ngram))
+    if not sa or not sb:
+        return 0.0
+    return len(sa & sb) / len(sa | sb)
+
+
+def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
+    """Fraction of equal positions, as datasketch's MinHash.jaccard."""
+    if sig_a.shape != sig_b.shape:
+        raise ValueError(f"signature shapes differ: {sig_a.shape} vs {sig_b.shape}")
+    return float(np.count_nonzero(sig_a == sig_b)) / sig_a.shape[-1]
+
+
+def estimated_jaccard_pairs(sigs: np.ndarray, left: np.ndarray, right: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Estimated Jaccard of many candidate pairs (rows ``left[i]``, ``right[i]`` of ``sigs``)."""
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    out = np.empty(len(left), dtype=np.float64)
+    for c0 in range(0, len(left), chunk):
+        eq = sigs[left[c0 : c0 + chunk]] == sigs[right[c0 : c0 + chunk]]
+        out[c0 : c0 + chunk] = np.count_nonzero(eq, axis=1) / sigs.shape[1]
+    return out
+
+
+def to_lean_minhash(sig: np.ndarray, spec: SignatureSpec) -> LeanMinHash:
+    from datasketch import LeanMinHash
+
+    return LeanMinHash(seed=spec.seed, hashvalues=np.asarray(sig, dtype=np.uint32), scheme=spec.scheme)

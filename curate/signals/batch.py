@@ -1,0 +1,81 @@
+"""One batch of texts and the units every scorer shares (tokens, lines, paragraphs).
+
+Each unit is computed once per batch, lazily, as a long polars frame keyed by `doc` (the
+row number of the text), so the scorers are column expressions instead of Python loops.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+
+import polars as pl
+
+from curate.signals.languages import canonical_lang
+from curate.signals.text import LINE_BREAKS, TOKEN_RE, WORD_RE, to_series
+
+DOC = "doc"
+
+
+class Batch:
+    def __init__(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> None:
+        self.text = to_series(texts)
+        self.n = len(self.text)
+        if langs is not None and len(langs) != self.n:
+            raise ValueError(f"got {len(langs)} languages for {self.n} texts")
+        self.lang = [canonical_lang(x) for x in (langs if langs is not None else ["und"] * self.n)]
+
+    @cached_property
+    def index(self) -> pl.DataFrame:
+        return pl.DataFrame({DOC: pl.arange(0, self.n, dtype=pl.UInt32, eager=True)})
+
+    @cached_property
+    def text_nl(self) -> pl.Series:
+        """Text with every line separator turned into "\\n"."""
+        return self.text.str.replace_all(LINE_BREAKS, "\n")
+
+    @cached_property
+    def char_count(self) -> pl.Series:
+        return self.text.str.len_chars().cast(pl.Int64)
+
+    @cached_property
+    def tokens(self) -> pl.DataFrame:
+        """All tokens (words and symbol runs): doc, tok, is_word, tok_len."""
+        df = pl.DataFrame({DOC: self.index[DOC], "tok": self.text.str.extract_all(TOKEN_RE)})
+        df = df.explode("tok").drop_nulls("tok")
+        return df.with_columns(
+            is_word=pl.col("tok").str.contains(f"^(?:{WORD_RE})$"),
+            tok_len=pl.col("tok").str.len_chars().cast(pl.Int64),
+        )
+
+    @cached_property
+    def words(self) -> pl.DataFrame:
+        """Word tokens only, in text order: doc, tok, tok_len."""
+        return self.tokens.filter(pl.col("is_word")).drop("is_word")
+
+    @cached_property
+    def lines(self) -> pl.DataFrame:
+        """Non-blank lines, stripped: doc, line, line_len."""
+        df = pl.DataFrame({DOC: self.index[DOC], "line": self.text_nl.str.split("\n")}).explode("line")
+        df = df.with_columns(pl.col("line").str.strip_chars()).filter(pl.col("line").str.len_bytes() > 0)
+        return df.with_columns(line_len=pl.col("line").str.len_chars().cast(pl.Int64))
+
+    @cached_property
+    def paragraphs(self) -> pl.DataFrame:
+        """Paragraphs (split at blank lines), stripped, non-empty: doc, para, para_len."""
+        marked = self.text_nl.str.replace_all("\x00", " ", literal=True).str.replace_all(
+            r"\n[^\S\n]*\n\s*", "\x00"
+        )
+        df = pl.DataFrame({DOC: self.index[DOC], "para": marked.str.split("\x00")}).explode("para")
+        df = df.with_columns(pl.col("para").str.strip_chars()).filter(pl.col("para").str.len_bytes() > 0)
+        return df.with_columns(para_len=pl.col("para").str.len_chars().cast(pl.Int64))
+
+    def per_doc(self, long: pl.DataFrame, *aggs: pl.Expr) -> pl.DataFrame:
+        """Aggregate a long frame per doc; docs without rows get 0 (never null)."""
+        agg = long.group_by(DOC).agg(*aggs)
+        out = self.index.join(agg, on=DOC, how="left")
+        return out.fill_null(0).sort(DOC).drop(DOC)
+
+
+def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    """num/den, defined as 0.0 when den is 0 (empty documents: no NaN, no division error)."""
+    return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64)).otherwise(0.0)

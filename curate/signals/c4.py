@@ -1,0 +1,95 @@
+"""C4 line rules (Raffel et al. 2020, "Exploring the Limits of Transfer Learning", Sec. 2.2).
+
+C4 keeps a page's lines that end in terminal punctuation (not an ellipsis), have >= 3 words,
+have no word over 1000 characters and mention neither "javascript" nor a cookie/terms
+policy; it drops the page if fewer than 5 sentences survive, or if it contains "lorem
+ipsum" or a curly bracket. The thresholds (3 words, 5 sentences, 1000 characters) and the
+policy phrases are those of the reference implementation (TensorFlow Datasets' c4_utils),
+which datatrove and dolma follow. We score the page and never rewrite it, so the line rules
+become "sentences in the lines C4 would keep" plus descriptive line fractions.
+
+Multilingual: CJK full stops (。！？) and closing quotes count as terminal punctuation, words
+are text.py words (so a Chinese line has one word per character), and sentences end at
+any Unicode Sentence_Terminal character.
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from curate.signals.batch import Batch, ratio
+from curate.signals.registry import Signal
+from curate.signals.text import WORD_RE
+
+_SRC = "Raffel et al. 2020 (C4), Sec. 2.2; TFDS c4_utils"
+
+MIN_WORDS_PER_LINE = 3
+MIN_SENTENCES = 5
+MAX_WORD_CHARS = 1000
+POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+
+_CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
+_CLOSERS = "\"'”’»」』）)"
+_TERMINAL_END = r"(?:\p{Sentence_Terminal}|[" + _CLOSERS + r"])$"
+_ELLIPSIS_END = r"(?:\.\.\.|…)$"
+# A full stop right after a digit ("1. Install", "v2.") numbers a list item, not a sentence.
+_SENTENCE_END = (
+    r"[^\s\d][\p{Sentence_Terminal}--[。！？｡]]+[" + _CLOSERS + r"]*(?:\s|$)|[。！？｡]+[" + _CLOSERS + r"]*"
+)
+
+
+def _s(name, dtype, meaning, lo, hi, dmin=None, dmax=None) -> Signal:
+    return Signal(name, "c4", "v1", dtype, meaning, lo, hi, _SRC, dmin, dmax)
+
+
+SIGNALS = (
+    _s("c4_sentence_count", "BIGINT", "sentences in the lines C4 keeps (page dropped below 5)", 0, None, MIN_SENTENCES),
+    _s("c4_kept_line_frac", "DOUBLE", "fraction of non-blank lines that pass all C4 line rules", 0, 1),
+    _s("c4_terminal_punct_line_frac", "DOUBLE", "fraction of lines ending in terminal punctuation", 0, 1),
+    _s("c4_javascript_line_count", "BIGINT", "lines mentioning 'javascript' (C4 removes them)", 0, None),
+    _s("c4_policy_line_count", "BIGINT", "lines with cookie / terms-of-use phrases (C4 removes them)", 0, None),
+    _s("c4_lorem_ipsum_count", "BIGINT", "occurrences of 'lorem ipsum' (C4 drops the page)", 0, None, None, 0),
+    _s("c4_curly_bracket_count", "BIGINT", "'{' characters (C4 drops the page as likely code)", 0, None, None, 0),
+)
+
+
+def score(b: Batch) -> pl.DataFrame:
+    c = pl.col
+    lower = c("line").str.to_lowercase()
+    policy = pl.any_horizontal([lower.str.contains(p, literal=True) for p in POLICY_PHRASES])
+    stripped = c("line").str.replace_all(_CITATION, "").str.strip_chars_end()
+    lines = b.lines.with_columns(
+        long_word=c("line").str.contains(r"\S{" + str(MAX_WORD_CHARS + 1) + "}"),
+        terminal=stripped.str.contains(_TERMINAL_END) & ~stripped.str.contains(_ELLIPSIS_END),
+        n_words=c("line").str.count_matches(WORD_RE),
+        javascript=lower.str.contains("javascript", literal=True),
+        policy=policy,
+        sentences=stripped.str.count_matches(_SENTENCE_END),
+    ).with_columns(
+        kept=~c("long_word") & c("terminal") & (c("n_words") >= MIN_WORDS_PER_LINE) & ~c("javascript") & ~c("policy"),
+    )
+    per = b.per_doc(
+        lines,
+        pl.len().alias("lines"),
+        c("kept").sum().alias("kept"),
+        c("terminal").sum().alias("terminal"),
+        c("javascript").sum().alias("javascript"),
+        c("policy").sum().alias("policy"),
+        # A kept line ends in terminal punctuation, so it holds at least one sentence even
+        # when it ends in a closing quote.
+        c("sentences").clip(lower_bound=1).filter(c("kept")).sum().alias("sentences"),
+    )
+    t = c("t")
+    page = pl.DataFrame({"t": b.text}).select(
+        lorem=t.str.to_lowercase().str.count_matches("lorem ipsum", literal=True).cast(pl.Int64),
+        curly=t.str.count_matches("{", literal=True).cast(pl.Int64),
+    )
+    df = pl.concat([per, page], how="horizontal")
+    return df.select(
+        c4_sentence_count=c("sentences").cast(pl.Int64),
+        c4_kept_line_frac=ratio(c("kept"), c("lines")),
+        c4_terminal_punct_line_frac=ratio(c("terminal"), c("lines")),
+        c4_javascript_line_count=c("javascript").cast(pl.Int64),
+        c4_policy_line_count=c("policy").cast(pl.Int64),
+        c4_lorem_ipsum_count=c("lorem"),
+        c4_curly_bracket_count=c("curly"),
+    )

@@ -1,0 +1,66 @@
+"""FineWeb's line rules (Penedo et al. 2024, "The FineWeb Datasets", Sec. 3.5).
+
+FineWeb drops a document when <= 12 % of its lines end in punctuation, when > 67 % of its
+lines are short (<= 30 characters), or when > 10 % of its characters sit in duplicated
+lines (the paper's figure; datatrove's FineWebQualityFilter ships 0.01). FineWeb's pipeline
+also drops list-like documents with more than 0.3 newlines per word (datatrove's
+`new_line_ratio` default, used to build FineWeb).
+
+Multilingual: "short" is 12 characters for zh/ja (a CJK character carries what 2-3 Latin
+letters do); punctuation is any Unicode Sentence_Terminal character.
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from curate.signals.batch import Batch, ratio
+from curate.signals.languages import params_for
+from curate.signals.registry import Signal
+
+_SRC = "Penedo et al. 2024 (FineWeb), Sec. 3.5; datatrove FineWebQualityFilter"
+
+
+def _s(name, meaning, lo, hi, dmin=None, dmax=None, per_language=False) -> Signal:
+    return Signal(name, "fineweb", "v1", "DOUBLE", meaning, lo, hi, _SRC, dmin, dmax, per_language)
+
+
+SIGNALS = (
+    _s("fineweb_punct_line_frac", "fraction of lines ending in sentence-final punctuation", 0, 1, 0.12),
+    _s(
+        "fineweb_short_line_frac",
+        "fraction of lines of <= 30 characters (<= 12 for zh/ja)", 0, 1, None, 0.67, True,
+    ),
+    _s("fineweb_dup_line_char_frac", "characters in lines repeating an earlier line / non-newline characters", 0, 1, None, 0.10),
+    _s("fineweb_newline_word_ratio", "newlines per token (list-like documents score high)", 0, None, None, 0.3),
+)
+
+_PUNCT_END = r"\p{Sentence_Terminal}$"
+
+
+def score(b: Batch) -> pl.DataFrame:
+    c = pl.col
+    short = pl.Series("short_len", [params_for(x).short_line_chars for x in b.lang], dtype=pl.Int64)
+    lines = b.lines.join(
+        b.index.with_columns(short), on="doc"
+    ).with_columns(
+        punct=c("line").str.contains(_PUNCT_END),
+        short=c("line_len") <= c("short_len"),
+        dup=~pl.struct("doc", "line").is_first_distinct(),
+    )
+    per = b.per_doc(
+        lines,
+        pl.len().alias("lines"),
+        c("punct").sum().alias("punct"),
+        c("short").sum().alias("short"),
+        c("line_len").filter(c("dup")).sum().alias("dup_chars"),
+    )
+    toks = b.per_doc(b.tokens, pl.len().alias("tokens"))
+    newlines = b.text_nl.str.count_matches("\n", literal=True).cast(pl.Int64).alias("newlines")
+    df = pl.concat([per, toks], how="horizontal").with_columns(newlines, chars=b.char_count)
+    return df.select(
+        fineweb_punct_line_frac=ratio(c("punct"), c("lines")),
+        fineweb_short_line_frac=ratio(c("short"), c("lines")),
+        fineweb_dup_line_char_frac=ratio(c("dup_chars"), c("chars") - c("newlines")).clip(0.0, 1.0),
+        # A document of only newlines has no tokens: count it as one token, so it scores high.
+        fineweb_newline_word_ratio=c("newlines").cast(pl.Float64) / pl.max_horizontal(c("tokens"), pl.lit(1)),
+    )

@@ -1,0 +1,168 @@
+"""Quality classifier: fastText trained on reference-quality text vs raw text (as DCLM did).
+
+Li et al. 2024 (DataComp-LM) train a bigram fastText classifier with high-quality text as
+positives and raw web text as negatives and keep the documents it scores highest; its
+probability is our `quality_prob` signal. The model is trained by the platform itself, so
+nothing is downloaded.
+
+Determinism: fastText's Hogwild SGD is only reproducible with one thread; `thread=1` and a
+fixed seed give the same model for the same data. fasttext-wheel 0.9.2 is required
+(0.9.3 leaves part of the input matrix uninitialised when thread < 10 and trains to NaN).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from curate.signals.batch import Batch
+from curate.signals.langid import _quiet_fasttext, fasttext_predict
+from curate.signals.registry import Signal
+from curate.signals.text import TOKEN_RE, to_series
+
+POSITIVE = "__label__hq"
+NEGATIVE = "__label__lq"
+
+SIGNALS = (
+    Signal("quality_prob", "quality", "v1", "DOUBLE",
+           "P(high quality) from the platform's fastText classifier; null when no model was given, "
+           "0 for blank documents", 0, 1,
+           "Li et al. 2024 (DCLM), Sec. 4.3: fastText bigram classifier", None, None),
+)
+
+
+@dataclass(frozen=True)
+class QualityParams:
+    lr: float = 0.3
+    epoch: int = 10
+    word_ngrams: int = 2  # DCLM: bigram features
+    dim: int = 32
+    min_count: int = 2
+    bucket: int = 2**18  # hashed n-gram rows: dim x bucket floats (32 MB at these defaults)
+    seed: int = 0
+    thread: int = 1
+    max_tokens: int = 2000  # the opening of a document is enough to judge it, and cheaper
+
+
+class QualityModelError(RuntimeError):
+    pass
+
+
+def prepare(texts: Sequence[str], max_tokens: int) -> list[str]:
+    """One line per text: lowercase tokens (text.py segmentation, so CJK works) joined by spaces."""
+    if not texts:
+        return []
+    toks = to_series(texts).str.to_lowercase().str.extract_all(TOKEN_RE).list.head(max_tokens)
+    return toks.list.join(" ").to_list()
+
+
+class QualityModel:
+    def __init__(self, model, path: Path, meta: dict) -> None:
+        self._model = model
+        self.path = path
+        self.meta = meta
+        self.max_tokens = int(meta.get("params", {}).get("max_tokens", QualityParams.max_tokens))
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """P(high quality) in [0, 1] per text; 0.0 for blank texts."""
+        lines = prepare(texts, self.max_tokens)
+        out = np.zeros(len(lines), dtype=np.float64)
+        rows = [i for i, t in enumerate(lines) if t.strip()]
+        if rows:
+            for i, pred in zip(rows, fasttext_predict(self._model, [lines[i] for i in rows], k=-1)):
+                d = {label: p for p, label in pred}
+                out[i] = d[POSITIVE] if POSITIVE in d else 1.0 - d.get(NEGATIVE, 1.0)
+        return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
+
+
+def train_quality_model(
+    positive: Sequence[str], negative: Sequence[str], path: Path, params: QualityParams = QualityParams()
+) -> QualityModel:
+    """Train on positives (reference text) vs negatives (raw text); write `path` and its .json."""
+    from curate.signals import SIGNALS_VERSION
+
+    pos = [t for t in prepare(positive, params.max_tokens) if t.strip()]
+    neg = [t for t in prepare(negative, params.max_tokens) if t.strip()]
+    if not pos or not neg:
+        raise ValueError(f"need non-blank positive and negative texts, got {len(pos)} and {len(neg)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Interleave so that SGD does not see all of one class first.
+    rows = [f"{POSITIVE} {t}" for t in pos] + [f"{NEGATIVE} {t}" for t in neg]
+    order = np.random.default_rng(params.seed).permutation(len(rows))
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        train_file = Path(tmp) / "train.txt"
+        train_file.write_text("\n".join(rows[i] for i in order) + "\n", encoding="utf-8")
+        model = _quiet_fasttext().train_supervised(
+            input=str(train_file), lr=params.lr, epoch=params.epoch, wordNgrams=params.word_ngrams,
+            dim=params.dim, minCount=params.min_count, bucket=params.bucket, seed=params.seed,
+            thread=params.thread, loss="softmax", verbose=0,
+        )
+        probe = fasttext_predict(model, pos[:1] + neg[:1], k=-1)
+        if any(not math.isfinite(p) for pred in probe for p, _ in pred):
+            raise QualityModelError("fastText training diverged (NaN); check the fasttext version (need 0.9.2)")
+        tmp_model = Path(tmp) / "model.bin"
+        model.save_model(str(tmp_model))
+        meta = {
+            "params": asdict(params),
+            "n_positive": len(pos),
+            "n_negative": len(neg),
+            "signals_version": SIGNALS_VERSION,
+            "labels": [POSITIVE, NEGATIVE],
+            "format": "fasttext-0.9.2-bin",
+        }
+        tmp_meta = Path(tmp) / "model.json"
+        tmp_meta.write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp_model, path)
+        os.replace(tmp_meta, path.with_suffix(".json"))
+    return QualityModel(model, path, meta)
+
+
+def load_quality_model(path: Path) -> QualityModel:
+    path = Path(path)
+    if not path.is_file():
+        raise QualityModelError(f"quality model not found: {path}")
+    try:
+        model = _quiet_fasttext().load_model(str(path))
+    except Exception as exc:  # fastText raises ValueError with a C++ message on a bad file
+        raise QualityModelError(f"cannot load quality model {path}: {exc}") from exc
+    if not set(model.get_labels()) & {POSITIVE, NEGATIVE}:
+        raise QualityModelError(f"{path} is a fastText model without {POSITIVE}/{NEGATIVE} labels")
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    return QualityModel(model, path, meta)
+
+
+def evaluate_quality_model(
+    model: QualityModel, positive: Sequence[str], negative: Sequence[str], threshold: float = 0.5
+) -> dict:
+    """Precision, recall, F1 and accuracy of `prob >= threshold` as "high quality"."""
+    p = model.predict_proba(list(positive)) >= threshold
+    n = model.predict_proba(list(negative)) >= threshold
+    tp, fn = int(p.sum()), int((~p).sum())
+    fp, tn = int(n.sum()), int((~n).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    total = tp + fp + tn + fn
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "accuracy": (tp + tn) / total if total else 0.0,
+        "n": total,
+        "threshold": threshold,
+    }
+
+
+def score(b: Batch, model: QualityModel | None) -> pl.DataFrame:
+    if model is None:
+        return pl.DataFrame({"quality_prob": pl.Series([None] * b.n, dtype=pl.Float64)})
+    return pl.DataFrame({"quality_prob": pl.Series(model.predict_proba(b.text.to_list()), dtype=pl.Float64)})
