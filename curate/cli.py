@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_common(p)
     p.add_argument("--data", type=Path, default=SAMPLE_DATA, help="the sample data folder")
+    p.add_argument("--no-train", action="store_true", help="stop before training models")
+    p.add_argument("--tokens", type=int, default=250_000, help="training tokens per model")
+    p.add_argument("--seeds", type=int, default=2, help="seeds per slice")
+    p.add_argument("--preset", default="small", help="model size: tiny, small or gpu")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("runs", help="list the run history with its counts",
@@ -58,6 +63,122 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=cmd_quarantine)
+    p = sub.add_parser("signals", help="list the signal registry (name, version, meaning, range, source)",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--family", default=None, help="only this family")
+    p.set_defaults(func=cmd_signals)
+
+    p = sub.add_parser("score", help="compute every signal for documents not yet scored",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_common(p)
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--batch-size", type=int, default=2000)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("quality", help="train or evaluate the fastText quality classifier",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    qsub = p.add_subparsers(dest="quality_command", metavar="ACTION")
+    qsub.required = True
+    for action, helptext, func in (
+        ("train", "train on the reference set (positive) vs raw documents (negative), then rescore", cmd_quality_train),
+        ("eval", "precision/recall on the held-out split", cmd_quality_eval),
+    ):
+        q = qsub.add_parser(action, help=helptext, epilog=EXIT_CODES_HELP,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        _add_common(q)
+        q.add_argument("--reference", type=Path, default=SAMPLE_DATA / "reference.jsonl.gz",
+                       help="clean reference documents, JSONL with a text field")
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--max-negatives", type=int, default=None,
+                       help="raw documents sampled as negatives (default: as many as positives)")
+        q.set_defaults(func=func)
+
+    p = sub.add_parser("dedup", help="exact and MinHash near-duplicate clusters",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_common(p)
+    p.add_argument("--threshold", type=float, action="append", default=None,
+                   help="Jaccard threshold; repeat for several (default: 0.8)")
+    p.add_argument("--num-perm", type=int, default=128)
+    p.add_argument("--ngram", type=int, default=5, help="words per shingle")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (signatures)")
+    p.add_argument("--explain", metavar="DOC_ID", default=None, help="list a document's cluster")
+    p.set_defaults(func=cmd_dedup)
+
+    p = sub.add_parser("slice", help="build a slice from a recipe (a shipped name or a YAML path)",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_common(p)
+    p.add_argument("recipe", help="recipe name or YAML file")
+    p.set_defaults(func=cmd_slice)
+
+    p = sub.add_parser("recipes", help="list the shipped recipes, or print one",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", nargs="?", default=None)
+    p.set_defaults(func=cmd_recipes)
+
+    p = sub.add_parser("explain", help="every signal of a document, and why a slice kept or dropped it",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_common(p)
+    p.add_argument("doc_id", help="doc_id or your external id")
+    p.add_argument("--slice", default=None, help="slice name or id")
+    p.set_defaults(func=cmd_explain)
+    p = sub.add_parser("run", help="the scheduled job: ingest new files, score, dedup, slice, validate, export",
+                       description="Incremental and idempotent: a second run with no new input changes nothing. "
+                                   "Safe to kill: each stage is a transaction; the next run resumes.",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_common(p)
+    p.add_argument("recipe", help="recipe name or YAML file")
+    p.add_argument("--input", "-i", action="append", required=True, metavar="GLOB",
+                   help="input files, folders or globs (repeat)")
+    p.add_argument("--out", type=Path, default=None, help="export the slice into this folder")
+    p.add_argument("--format", action="append", choices=["parquet", "jsonl"], default=None,
+                   help="export format (repeat; default parquet)")
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--id-field", default=None)
+    p.add_argument("--max-doc-bytes", type=int, default=10 * 1024 * 1024)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--no-validate", action="store_true", help="skip the Great Expectations suite")
+    p.add_argument("--exit-5-when-idle", action="store_true",
+                   help="exit with 5 instead of 0 when there was nothing to do")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check", help="verify the store's invariants (nothing lost, every drop explained)",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_common(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("export", help="write a slice's kept documents to Parquet or JSONL",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_common(p)
+    p.add_argument("slice", help="slice name or id")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--format", choices=["parquet", "jsonl"], default="parquet")
+    p.add_argument("--redact-pii", action="store_true", help="replace e-mails, phones, IPs and card numbers")
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("train", help="train one small LM per slice at an equal token budget",
+                       description="Same tokenizer, hyperparameters, seeds and token budget for every slice; "
+                                   "records bits-per-byte on clean validation text and generation quality.",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_common(p)
+    p.add_argument("--slice", action="append", required=True, help="slice name or id (repeat)")
+    p.add_argument("--tokens", type=int, default=300_000, help="training tokens per model (default 300k)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per slice (0..K-1)")
+    p.add_argument("--preset", default="small", help="model size: tiny, small or gpu")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--val-text", type=Path, default=SAMPLE_DATA / "validation.txt")
+    p.add_argument("--prompts", type=Path, default=SAMPLE_DATA / "prompts.jsonl")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="bits-per-byte of a trained model on any text",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_common(p)
+    p.add_argument("run", help="train_run_id (see `curate train` output or the train_runs table)")
+    p.add_argument("--val-text", type=Path, required=True)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 
@@ -112,7 +233,9 @@ def cmd_ingest(args) -> int:
 def cmd_demo(args) -> int:
     from curate import demo
 
-    return demo.run_demo(args.db, args.data, quiet=args.quiet)
+    options = demo.DemoOptions(train=not args.no_train, tokens=args.tokens, seeds=args.seeds,
+                               preset=args.preset, device=args.device)
+    return demo.run_demo(args.db, args.data, quiet=args.quiet, options=options)
 
 
 def cmd_runs(args) -> int:
@@ -143,6 +266,251 @@ def cmd_quarantine(args) -> int:
         total = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
     print(format_table(["file", "record", "kind", "error"], rows))
     print(f"\n{total:,} quarantined records in all")
+    return int(ExitCode.OK)
+
+
+
+def cmd_signals(args) -> int:
+    from curate.signals import signals
+
+    rows = [
+        [s.name, s.family, s.version, s.dtype, _range(s.lo, s.hi), _range(s.default_min, s.default_max),
+         s.meaning, s.source]
+        for s in signals() if args.family is None or s.family == args.family
+    ]
+    print(format_table(["signal", "family", "version", "type", "range", "default keep", "meaning", "source"], rows))
+    return int(ExitCode.OK)
+
+
+def _range(lo, hi) -> str:
+    if lo is None and hi is None:
+        return ""
+    return f"{'-inf' if lo is None else format(lo, 'g')} .. {'inf' if hi is None else format(hi, 'g')}"
+
+
+def cmd_score(args) -> int:
+    import json
+    from curate import jobs, store
+    from curate.console import Progress
+
+    with jobs.recorded_run(args.db, "score", vars_of(args)) as ctx:
+        total = ctx.con.execute("SELECT count(*) FROM documents").fetchone()[0]
+        bar = Progress("score", total, quiet=args.quiet)
+        rep = jobs.score(ctx.con, args.db, workers=args.workers, batch_size=args.batch_size, on_batch=bar.update)
+        bar.close()
+        store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
+                         counts_json=json.dumps({"scored": rep.scored, "rescored_stale": rep.rescored_stale}))
+    print(f"scored {rep.scored:,} documents in {rep.seconds:.1f}s "
+          f"(signals {rep.signals_version}; quality model: {rep.quality_model or 'none — run `curate quality train`'})")
+    return int(ExitCode.OK)
+
+
+def cmd_quality_train(args) -> int:
+    import json
+    from curate import jobs, store
+
+    with jobs.recorded_run(args.db, "quality train", vars_of(args)) as ctx:
+        rep = jobs.train_quality(ctx.con, args.db, args.reference, seed=args.seed, max_negatives=args.max_negatives)
+        store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
+                         counts_json=json.dumps({"positive": rep.n_positive, "negative": rep.n_negative,
+                                                 "rescored": rep.rescored}))
+    print(f"quality model: {rep.model_path} (trained on {rep.n_positive:,} reference vs {rep.n_negative:,} raw documents)")
+    _print_metrics(rep.heldout)
+    print(f"rescored `quality` for {rep.rescored:,} documents")
+    return int(ExitCode.OK)
+
+
+def cmd_quality_eval(args) -> int:
+    from curate import jobs, store
+
+    with store.open_store(args.db, read_only=True) as con:
+        metrics = jobs.eval_quality(con, args.db, args.reference, seed=args.seed, max_negatives=args.max_negatives)
+    _print_metrics(metrics)
+    return int(ExitCode.OK)
+
+
+def _print_metrics(metrics: dict) -> None:
+    print(format_table(["held-out metric", "value"], [[k, v] for k, v in metrics.items()]))
+
+
+def cmd_dedup(args) -> int:
+    import json
+    from curate import jobs, store
+    from curate.console import Progress
+    from curate.dedup import lsh, minhash
+
+    thresholds = args.threshold or [0.8]
+    if args.explain:
+        with store.open_store(args.db, read_only=True) as con:
+            for t in thresholds:
+                rows = lsh.explain(con, args.explain, t)
+                if not rows:
+                    print(f"{args.explain}: no near-duplicate at threshold {t}")
+                    continue
+                print(f"cluster of {args.explain} at threshold {t}:")
+                print(format_table(["doc_id", "external id", "kept", "est. Jaccard", "bytes", "text"], rows))
+        return int(ExitCode.OK)
+    spec = minhash.SignatureSpec(num_perm=args.num_perm, seed=args.seed, ngram=args.ngram)
+    device = jobs.pick_signature_device(args.device)
+    reports = []
+    with jobs.recorded_run(args.db, "dedup", vars_of(args)) as ctx:
+        total = ctx.con.execute("SELECT count(*) FROM documents ANTI JOIN minhash USING (doc_id)").fetchone()[0]
+        bar = Progress("signatures", total, quiet=args.quiet)
+        for t in thresholds:
+            reports.append(lsh.dedup(ctx.con, t, spec, ctx.run_id, device=device, on_batch=bar.update))
+        bar.close()
+        store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
+                         counts_json=json.dumps([r.__dict__ for r in reports]))
+    print(format_table(
+        ["threshold", "LSH bands x rows", "new signatures", "candidate pairs", "newly verified", "edges",
+         "clusters", "duplicates"],
+        [[r.threshold, r.setting, r.new_signatures, r.candidate_pairs, r.new_pairs_verified, r.edges,
+          r.clusters, r.duplicates] for r in reports]))
+    return int(ExitCode.OK)
+
+
+def cmd_slice(args) -> int:
+    import json
+    from curate import jobs, recipes, store
+
+    recipe = recipes.load_recipe(args.recipe)
+    with jobs.recorded_run(args.db, "slice", vars_of(args)) as ctx:
+        res = recipes.build_slice(ctx.con, recipe, ctx.run_id)
+        store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
+                         counts_json=json.dumps({"slice": res.slice_id, "kept": res.n_kept, "dropped": res.n_dropped}))
+    print_slice(res)
+    return int(ExitCode.OK)
+
+
+def print_slice(res) -> None:
+    print(f"slice {res.slice_id}: {res.n_documents:,} documents = kept {res.n_kept:,} + dropped {res.n_dropped:,} "
+          f"({res.kept_bytes / 1e6:.2f} MB kept)")
+    if res.reasons:
+        print(format_table(["drop reason", "documents"], res.reasons))
+
+
+def cmd_recipes(args) -> int:
+    from curate import recipes
+
+    if args.name:
+        print(recipes.load_recipe(args.name).to_yaml(), end="")
+        return int(ExitCode.OK)
+    rows = []
+    for name in recipes.shipped_recipe_names():
+        r = recipes.load_recipe(name)
+        rows.append([name, len(r.rules), r.dedup.exact, r.dedup.near_threshold, r.description])
+    print(format_table(["recipe", "rules", "exact dedup", "near threshold", "description"], rows))
+    return int(ExitCode.OK)
+
+
+def cmd_explain(args) -> int:
+    from curate import explain, store
+
+    with store.open_store(args.db, read_only=True) as con:
+        print(explain.explain_document(con, args.doc_id, args.slice))
+    return int(ExitCode.OK)
+
+
+def vars_of(args) -> dict:
+    return {k: v for k, v in vars(args).items() if k != "func"}
+
+
+def cmd_run(args) -> int:
+    from curate import jobs, recipes
+    from curate.ingest import IngestOptions
+
+    recipe = recipes.load_recipe(args.recipe)
+    opts = IngestOptions(text_field=args.text_field, id_field=args.id_field, max_doc_bytes=args.max_doc_bytes)
+    rep = jobs.run_pipeline(
+        args.db, recipe, args.input, opts=opts, out=args.out, formats=args.format or ["parquet"],
+        device=args.device, workers=args.workers, validate_slice=not args.no_validate,
+        on_stage=lambda name: log(f"stage: {name}", quiet=args.quiet),
+    )
+    if rep.nothing_to_do:
+        print(f"run {rep.run_id}: nothing to do (no new input; slice {rep.slice_id} and exports are up to date)")
+        return int(ExitCode.NOTHING_TO_DO if args.exit_5_when_idle else ExitCode.OK)
+    ing = rep.ingest
+    print(f"run {rep.run_id}: records read {ing.records:,} = ingested {ing.documents:,} + quarantined "
+          f"{ing.quarantined:,}; files skipped {len(ing.skipped)}, failed {len(ing.failed)}; scored {rep.scored:,}")
+    for f in ing.failed:
+        print(f"curate: {f.error}", file=sys.stderr)
+    print_slice(rep.slice)
+    if rep.validation is not None:
+        v = rep.validation
+        print(f"validation: {'passed' if v.success else 'FAILED'} "
+              f"({', '.join(v.failed_checks()) or 'all checks hold'}); Data Docs: {v.docs_path}")
+    for p in rep.exports:
+        print(f"exported {p}")
+    return rep.exit_code
+
+
+def cmd_check(args) -> int:
+    from curate import jobs, store
+
+    with store.open_store(args.db, read_only=True) as con:
+        results = jobs.check_invariants(con)
+    print(format_table(["invariant", "holds", "detail"], [[n, "yes" if ok else "NO", d] for n, ok, d in results]))
+    return int(ExitCode.OK if all(ok for _, ok, _ in results) else ExitCode.INVARIANT_BROKEN)
+
+
+def cmd_export(args) -> int:
+    from curate import jobs, recipes, store
+
+    with store.open_store(args.db, read_only=True) as con:
+        sid, _ = recipes.resolve_slice(con, args.slice)
+        path = jobs.export_slice(con, sid, args.out, args.format, redact=args.redact_pii)
+    print(f"exported {path}")
+    return int(ExitCode.OK)
+
+
+def _quality_model_or_none(db: Path):
+    from curate import jobs
+    from curate.signals.quality import load_quality_model
+
+    path = jobs.quality_model_path(db)
+    return load_quality_model(path) if path.exists() else None
+
+
+def cmd_train(args) -> int:
+    import json
+    from curate import jobs, store
+
+    from train.pipeline import COMPARISON_HEADERS, TrainPlan, comparison, train_slices
+
+    plan = TrainPlan(tokens=args.tokens, seeds=tuple(range(args.seeds)), preset=args.preset, device=args.device,
+                     compile=args.compile, batch_size=args.batch_size)
+    with jobs.recorded_run(args.db, "train", vars_of(args)) as ctx:
+        rows = train_slices(ctx.con, args.db, args.slice, plan, val_text_path=args.val_text,
+                            prompts_path=args.prompts if args.prompts.exists() else None,
+                            quality_model=_quality_model_or_none(args.db),
+                            on_log=lambda m: log(m, quiet=args.quiet))
+        store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
+                         counts_json=json.dumps({"models": len(rows)}))
+    for r in rows:
+        print(f"{r['train_run_id']}: bits/byte {r['bpb']:.4f}, {r['tokens_per_s']:,.0f} tokens/s on {r['device']}"
+              + (f", MFU {r['mfu']:.1%}" if r.get("mfu") else ""))
+    print()
+    print(format_table(COMPARISON_HEADERS, comparison(rows)))
+    return int(ExitCode.OK)
+
+
+def cmd_eval(args) -> int:
+    from curate import store
+    from curate.errors import UsageError
+
+    from train.evaluate import bits_per_byte
+    from train.tokenizer import load_tokenizer
+    from train.trainer import load_checkpoint, pick_device
+
+    with store.open_store(args.db, read_only=True) as con:
+        row = con.execute("SELECT checkpoint FROM train_runs WHERE train_run_id = ?", [args.run]).fetchone()
+    if row is None:
+        raise UsageError(f"no trained model {args.run!r}; `curate train` lists the ids it makes")
+    text = args.val_text.read_text(encoding="utf-8")
+    tok = load_tokenizer()
+    device = pick_device(args.device)
+    ckpt = load_checkpoint(row[0], device, tokenizer=tok.name)
+    print(f"{args.run} on {args.val_text}: {bits_per_byte(ckpt.model, tok, text, device):.4f} bits/byte")
     return int(ExitCode.OK)
 
 

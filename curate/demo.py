@@ -1,14 +1,32 @@
-"""`curate demo`: the pipeline on the bundled sample data, into a fresh store."""
+"""`curate demo`: the whole pipeline on the bundled sample data, into a fresh store.
+
+ingest -> score -> quality classifier -> dedup -> every shipped recipe's slice -> validation
+-> measured against the ground-truth labels -> one small model per slice at equal tokens.
+"""
 from __future__ import annotations
 
+import json
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from curate import jobs, store
-from curate.console import format_table, log
+from curate.console import Progress, format_table, log
 from curate.errors import ExitCode, UsageError
 from curate.ingest import IngestOptions
 
 DEMO_MARK = "created_by"
+DEDUP_THRESHOLDS = (0.7, 0.8, 0.9)
+TRAIN_SLICES = ("raw", "gopher", "strict")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    train: bool = True
+    tokens: int = 250_000
+    seeds: int = 2
+    preset: str = "small"
+    device: str = "auto"
 
 
 def _fresh_store(db: Path) -> None:
@@ -19,40 +37,120 @@ def _fresh_store(db: Path) -> None:
         is_demo = store.get_meta(con, DEMO_MARK) == "demo"
     if not is_demo:
         raise UsageError(f"{db} exists and was not made by `curate demo`; pass another --db")
-    db.unlink()
-    wal = db.with_name(db.name + ".wal")
-    if wal.exists():
-        wal.unlink()
+    for p in (db, db.with_name(db.name + ".wal")):
+        if p.exists():
+            p.unlink()
 
 
-def run_demo(db: Path, data: Path, *, quiet: bool = False) -> int:
+def _by_input(report, corpus: Path) -> list[list]:
+    """Files of a folder of .txt pages count as one input line."""
+    groups: dict[str, list[int]] = {}
+    for f in report.files:
+        rel = Path(f.path).relative_to(corpus)
+        key = str(rel.parent) + "/*.txt" if f.path.endswith(".txt") else str(rel)
+        g = groups.setdefault(key, [0, 0, 0, 0])
+        for i, v in enumerate((1, f.records, f.documents, f.quarantined)):
+            g[i] += v
+    return [[k, *v] for k, v in groups.items()]
+
+
+def _allowed(recipe) -> list[str] | None:
+    rule = next((r for r in recipe.rules if r.signal == "lang"), None)
+    return list(rule.allow) if rule is not None and rule.allow else None
+
+
+def _section(title: str) -> None:
+    print(f"\n== {title} ==")
+
+
+def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions = DemoOptions()) -> int:
+    from curate import evaluation, recipes
+    from curate.dedup import lsh, minhash
+
     corpus = data / "corpus"
     if not corpus.is_dir():
         raise UsageError(f"no sample corpus at {corpus}")
+    t_start = time.perf_counter()
     _fresh_store(db)
     with store.open_store(db) as con:
         store.set_meta(con, DEMO_MARK, "demo")
-    log(f"ingesting {corpus} into {db}", quiet=quiet)
-    run_id, report = jobs.ingest(db, [str(corpus)], IngestOptions(id_field="id"), command="demo")
-    print(f"== ingest (run {run_id}) ==")
-    print(format_table(
-        ["file", "status", "records", "ingested", "quarantined"],
-        [[Path(f.path).name, f.status, f.records, f.documents, f.quarantined] for f in report.files],
-    ))
-    with store.open_store(db, read_only=True) as con:
-        kinds = con.execute(
-            "SELECT error_kind, count(*) FROM quarantine GROUP BY 1 ORDER BY 2 DESC, 1"
-        ).fetchall()
-        n_docs, n_bytes = con.execute("SELECT count(*), coalesce(sum(n_bytes), 0) FROM documents").fetchone()
-    if kinds:
-        print("\n== quarantine ==")
-        print(format_table(["error", "records"], kinds))
-    print(
-        f"\nrecords read {report.records:,} = ingested {report.documents:,} + quarantined "
-        f"{report.quarantined:,}; store holds {n_docs:,} documents ({n_bytes / 1e6:.1f} MB of text)"
-    )
+
+    run_id, report = jobs.ingest(db, [str(corpus)], IngestOptions(id_field="id"), command="demo ingest")
+    _section(f"ingest (run {run_id})")
+    print(format_table(["input", "files", "records", "ingested", "quarantined"], _by_input(report, corpus)))
+    print(f"records read {report.records:,} = ingested {report.documents:,} + quarantined {report.quarantined:,}")
     if report.failed:
         for f in report.failed:
             print(f"curate: {f.error}")
         return int(ExitCode.FAILED)
-    return int(ExitCode.OK)
+
+    with jobs.recorded_run(db, "demo pipeline", {"data": str(data)}, publish=True) as ctx:
+        con = ctx.con
+        bar = Progress("score", report.documents, quiet=quiet)
+        sc = jobs.score(con, db, on_batch=bar.update)
+        bar.close()
+        _section("score")
+        print(f"{sc.scored:,} documents scored in {sc.seconds:.1f}s (signals version {sc.signals_version})")
+
+        q = jobs.train_quality(con, db, data / "reference.jsonl.gz")
+        _section("quality classifier (fastText, reference vs raw)")
+        print(format_table(["held-out metric", "value"], [[k, v] for k, v in q.heldout.items()]))
+
+        _section("near-duplicates (MinHash LSH, 5-word shingles, 128 permutations)")
+        device = jobs.pick_signature_device("auto")
+        dd = [lsh.dedup(con, t, minhash.SignatureSpec(), ctx.run_id, device=device) for t in DEDUP_THRESHOLDS]
+        print(format_table(["threshold", "bands x rows", "candidate pairs", "clusters", "duplicates"],
+                           [[r.threshold, r.setting, r.candidate_pairs, r.clusters, r.duplicates] for r in dd]))
+
+        _section("slices (every shipped recipe)")
+        slices = {}
+        rows = []
+        for name in recipes.shipped_recipe_names():
+            recipe = recipes.load_recipe(name)
+            res = recipes.build_slice(con, recipe, ctx.run_id)
+            val = jobs.validate(con, db, recipe, res.slice_id, ctx.run_id)
+            slices[name] = (recipe, res)
+            top = ", ".join(f"{r} {n}" for r, n in res.reasons[:3])
+            rows.append([name, res.n_documents, res.n_kept, res.n_dropped, round(res.kept_bytes / 1e6, 2),
+                         "pass" if val.success else "FAIL: " + ",".join(val.failed_checks()), top])
+        print(format_table(["recipe", "documents", "kept", "dropped", "kept MB", "validation", "top drop reasons"],
+                           rows))
+
+        labels_path = data / "labels.jsonl.gz"
+        if labels_path.exists():
+            labels = evaluation.load_labels(labels_path)
+            recipe, res = slices["strict"]
+            _section("strict recipe against the ground-truth labels")
+            print(format_table(["junk type", "documents", "dropped", "recall"],
+                               evaluation.junk_recall(con, res.slice_id, labels, recipe.dedup.near_threshold)))
+            print()
+            print(format_table(["language (clean, unique)", "documents", "wrongly dropped", "rate"],
+                               evaluation.clean_drop_rate(con, res.slice_id, labels, _allowed(recipe))))
+            multi_recipe, multi = slices["strict-multi"]
+            print(f"\nstrict-multi ({', '.join(_allowed(multi_recipe))}):")
+            print(format_table(["language (clean, unique)", "documents", "wrongly dropped", "rate"],
+                               evaluation.clean_drop_rate(con, multi.slice_id, labels, _allowed(multi_recipe))))
+
+        if options.train:
+            from train.pipeline import COMPARISON_HEADERS, TrainPlan, comparison, train_slices
+            from curate.signals.quality import load_quality_model
+
+            plan = TrainPlan(tokens=options.tokens, seeds=tuple(range(options.seeds)), preset=options.preset,
+                             device=options.device)
+            log(f"training {len(TRAIN_SLICES)} slices x {options.seeds} seeds x {options.tokens:,} tokens",
+                quiet=quiet)
+            trained = train_slices(con, db, list(TRAIN_SLICES), plan, val_text_path=data / "validation.txt",
+                                   prompts_path=data / "prompts.jsonl",
+                                   quality_model=load_quality_model(jobs.quality_model_path(db)),
+                                   on_log=lambda m: log(m, quiet=quiet))
+            _section(f"models trained on each slice ({options.tokens:,} tokens each, {trained[0]['device']})")
+            print(format_table(COMPARISON_HEADERS, comparison(trained)))
+        store.finish_run(con, ctx.run_id, status="ok", exit_code=0,
+                         counts_json=json.dumps({"slices": list(slices)}))
+    with store.open_store(db, read_only=True) as con:
+        checks = jobs.check_invariants(con)
+    broken = [c for c in checks if not c[1]]
+    print(f"\ninvariants: {len(checks) - len(broken)}/{len(checks)} hold"
+          + ("" if not broken else f"; BROKEN: {[c[0] for c in broken]}"))
+    print(f"store: {db}   dashboard: curate app --db {db}   ({time.perf_counter() - t_start:.0f}s)")
+    return int(ExitCode.INVARIANT_BROKEN if broken else ExitCode.OK)

@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from curate.errors import FileFailedError, UsageError
+from curate import store
 from curate.store import now
 from curate.textnorm import text_hash
 
@@ -453,7 +454,7 @@ class _Batcher:
                 ],
                 schema=_DOC_SCHEMA,
             )
-            self.con.register("_ingest_docs", tbl)
+            store.register(self.con, "_ingest_docs", tbl)
             self.con.execute("INSERT INTO documents SELECT * REPLACE (metadata::JSON AS metadata) FROM _ingest_docs")
             self.con.unregister("_ingest_docs")
         if self.quar:
@@ -469,7 +470,7 @@ class _Batcher:
                 ],
                 schema=_QUAR_SCHEMA,
             )
-            self.con.register("_ingest_quar", tbl)
+            store.register(self.con, "_ingest_quar", tbl)
             self.con.execute("INSERT INTO quarantine SELECT * FROM _ingest_quar")
             self.con.unregister("_ingest_quar")
         self.docs, self.quar, self.doc_bytes = [], [], 0
@@ -478,7 +479,13 @@ class _Batcher:
 def ingest_file(
     con: duckdb.DuckDBPyConnection, path: Path, opts: IngestOptions, run_id: int
 ) -> FileResult:
-    """Ingest one file in one transaction; a file whose content is already stored is skipped."""
+    """Ingest one file; a file whose content is already stored is skipped.
+
+    Batches commit one by one (a single transaction over a multi-GB file makes DuckDB hold
+    the whole file in memory), and the file's `sources` row is written last: it is the
+    commit point. A file that fails has its rows deleted; rows left by a killed run have
+    no `sources` row and are removed by `remove_orphans` before the next ingest.
+    """
     uri = str(path)
     fmt = detect_format(path)
     try:
@@ -489,7 +496,6 @@ def ingest_file(
     if con.execute("SELECT count(*) FROM sources WHERE sha256 = ?", [sha]).fetchone()[0]:
         return FileResult(uri, "skipped", source_id=source_id)
     result = FileResult(uri, "ingested", source_id=source_id)
-    con.execute("BEGIN")
     try:
         batcher = _Batcher(con, source_id, uri, run_id, opts)
         for rec in read_records(path, opts):
@@ -507,18 +513,32 @@ def ingest_file(
             [source_id, uri, sha, fmt, os.path.getsize(path), result.records, result.documents,
              result.quarantined, now(), run_id],
         )
-        con.execute("COMMIT")
     except FileFailedError as exc:
-        con.execute("ROLLBACK")
+        _drop_source_rows(con, source_id)
         return FileResult(uri, "failed", source_id=source_id, error=str(exc))
     except _READ_ERRORS as exc:
-        con.execute("ROLLBACK")
+        _drop_source_rows(con, source_id)
         return FileResult(uri, "failed", source_id=source_id,
                           error=f"{path}: cannot be read after record {result.records}: {exc}")
     except BaseException:
-        con.execute("ROLLBACK")
+        _drop_source_rows(con, source_id)
         raise
     return result
+
+
+def _drop_source_rows(con: duckdb.DuckDBPyConnection, source_id: str) -> None:
+    con.execute("DELETE FROM documents WHERE source_id = ?", [source_id])
+    con.execute("DELETE FROM quarantine WHERE source_id = ?", [source_id])
+
+
+def remove_orphans(con: duckdb.DuckDBPyConnection) -> int:
+    """Rows of a file whose ingest was killed before its `sources` row was written."""
+    n = con.execute("SELECT count(*) FROM documents ANTI JOIN sources USING (source_id)").fetchone()[0]
+    n += con.execute("SELECT count(*) FROM quarantine ANTI JOIN sources USING (source_id)").fetchone()[0]
+    if n:
+        con.execute("DELETE FROM documents WHERE source_id NOT IN (SELECT source_id FROM sources)")
+        con.execute("DELETE FROM quarantine WHERE source_id NOT IN (SELECT source_id FROM sources)")
+    return n
 
 
 def ingest_paths(
@@ -529,6 +549,7 @@ def ingest_paths(
     on_file: Callable[[FileResult], None] | None = None,
 ) -> IngestReport:
     report = IngestReport()
+    remove_orphans(con)
     for path in paths:
         res = ingest_file(con, path, opts, run_id)
         report.files.append(res)

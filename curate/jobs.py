@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import polars as pl
+import pyarrow as pa
 
 from curate import store
-from curate.errors import ExitCode
+from curate.errors import ExitCode, UsageError
 from curate.ingest import FileResult, IngestOptions, IngestReport, expand_inputs, ingest_paths
 
 
@@ -21,25 +25,31 @@ class RunContext:
 
 
 @contextlib.contextmanager
-def recorded_run(db: Path, command: str, args: dict) -> Iterator[RunContext]:
-    """Open the store read-write and record the command in `runs`.
+def recorded_run(db: Path, command: str, args: dict, *, publish: bool = False) -> Iterator[RunContext]:
+    """Take the writer lock, open the store read-write and record the command in `runs`.
 
-    A crash marks the run failed; the caller fills in counts with store.finish_run.
+    A crash marks the run failed; the caller fills in counts with store.finish_run. With
+    `publish`, a successful run then publishes a read-only snapshot for the dashboard.
     """
-    con = store.connect(db)
-    try:
-        run_id = store.start_run(con, command, json.dumps(args, default=str))
-        ctx = RunContext(con, run_id)
+    with store.writer_lock(db):
+        con = store.connect(db)
+        ok = False
         try:
-            yield ctx
-        except BaseException as exc:
-            status = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
-            if status == "running":
-                store.finish_run(con, run_id, status="failed", exit_code=int(ExitCode.FAILED),
-                                 message=f"{type(exc).__name__}: {exc}"[:2000])
-            raise
-    finally:
-        con.close()
+            run_id = store.start_run(con, command, json.dumps(args, default=str))
+            ctx = RunContext(con, run_id)
+            try:
+                yield ctx
+                ok = True
+            except BaseException as exc:
+                status = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+                if status == "running":
+                    store.finish_run(con, run_id, status="failed", exit_code=int(ExitCode.FAILED),
+                                     message=f"{type(exc).__name__}: {exc}"[:2000])
+                raise
+        finally:
+            con.close()
+        if ok and publish:
+            store.publish_snapshot(db)
 
 
 def ingest(
@@ -73,3 +83,471 @@ def ingest(
             message="; ".join(f.error or "" for f in failed)[:4000] or None,
         )
         return ctx.run_id, report
+
+
+# --- paths beside the store ----------------------------------------------------------------
+
+
+def artifacts_dir(db: Path) -> Path:
+    """Models, Data Docs, snapshots and checkpoints live beside the store."""
+    d = Path(db).parent / f"{Path(db).stem}.artifacts"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def quality_model_path(db: Path) -> Path:
+    return artifacts_dir(db) / "quality.bin"
+
+
+# --- score ---------------------------------------------------------------------------------
+
+_worker_quality = None
+
+
+def _init_worker(quality_path: str | None) -> None:
+    global _worker_quality
+    from curate.signals.quality import load_quality_model
+
+    _worker_quality = load_quality_model(Path(quality_path)) if quality_path else None
+
+
+def _score_batch(texts: list[str]) -> pa.Table:
+    from curate.signals import score_texts
+
+    return score_texts(texts, quality_model=_worker_quality).to_arrow()
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    scored: int
+    rescored_stale: int
+    signals_version: str
+    quality_model: str | None
+    seconds: float
+
+
+def score(
+    con: duckdb.DuckDBPyConnection,
+    db: Path,
+    *,
+    workers: int | None = None,
+    batch_size: int = 2000,
+    on_batch: Callable[[int], None] | None = None,
+) -> ScoreReport:
+    """Signals for documents not yet scored (and those scored by an older signal version).
+
+    One transaction per batch: a killed run keeps the finished batches and the next run
+    goes on from there; a document's signals are written whole or not at all.
+    """
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+
+    from curate.signals import SIGNALS_VERSION, signals
+
+    t0 = time.perf_counter()
+    store.ensure_signals_table(con, [(s.name, s.dtype) for s in signals()])
+    stale = con.execute("SELECT count(*) FROM signals WHERE signals_version <> ?", [SIGNALS_VERSION]).fetchone()[0]
+    if stale:
+        con.execute("DELETE FROM signals WHERE signals_version <> ?", [SIGNALS_VERSION])
+    qpath = quality_model_path(db)
+    qarg = str(qpath) if qpath.exists() else None
+    total = con.execute("SELECT count(*) FROM documents ANTI JOIN signals USING (doc_id)").fetchone()[0]
+    workers = workers or os.cpu_count() or 1
+    workers = max(1, min(workers, (total + batch_size - 1) // batch_size))
+    reader = con.cursor()
+    reader.execute("SELECT d.doc_id, d.text FROM documents d ANTI JOIN signals s USING (doc_id) ORDER BY d.doc_id")
+
+    def batches():
+        while True:
+            rows = reader.fetchmany(batch_size)
+            if not rows:
+                return
+            yield [r[0] for r in rows], [r[1] for r in rows]
+
+    def write(ids: list[str], tbl: pa.Table) -> None:
+        tbl = tbl.append_column("doc_id", pa.array(ids)).append_column(
+            "signals_version", pa.array([SIGNALS_VERSION] * len(ids)))
+        con.execute("BEGIN")
+        store.register(con, "_signal_batch", tbl)
+        con.execute("INSERT INTO signals BY NAME SELECT * FROM _signal_batch")
+        con.unregister("_signal_batch")
+        con.execute("COMMIT")
+        if on_batch:
+            on_batch(len(ids))
+
+    scored = 0
+    if workers <= 1:
+        _init_worker(qarg)
+        for ids, texts in batches():
+            write(ids, _score_batch(texts))
+            scored += len(ids)
+    else:
+        ctx = mp.get_context("spawn")  # no fork after DuckDB has started its threads
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(qarg,)) as pool:
+            pending: list = []
+            for ids, texts in batches():
+                pending.append((ids, pool.submit(_score_batch, texts)))
+                if len(pending) >= 2 * workers:  # bounded memory: a few batches in flight
+                    ids0, fut = pending.pop(0)
+                    write(ids0, fut.result())
+                    scored += len(ids0)
+            for ids0, fut in pending:
+                write(ids0, fut.result())
+                scored += len(ids0)
+    reader.close()
+    return ScoreReport(scored, stale, SIGNALS_VERSION, qarg, time.perf_counter() - t0)
+
+
+def rescore_quality(con: duckdb.DuckDBPyConnection, model, batch_size: int = 5000) -> int:
+    """Refresh the `quality` column of every scored document with a new model."""
+    reader = con.cursor()
+    reader.execute("SELECT s.doc_id, d.text FROM signals s JOIN documents d USING (doc_id) ORDER BY s.doc_id")
+    n = 0
+    con.execute("BEGIN")
+    try:
+        while True:
+            rows = reader.fetchmany(batch_size)
+            if not rows:
+                break
+            probs = model.predict_proba([r[1] for r in rows])
+            tbl = pa.table({"doc_id": [r[0] for r in rows], "q": np.asarray(probs, dtype=np.float64)})
+            store.register(con, "_q_batch", tbl)
+            con.execute("UPDATE signals SET quality = b.q FROM _q_batch b WHERE signals.doc_id = b.doc_id")
+            con.unregister("_q_batch")
+            n += len(rows)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        reader.close()
+    return n
+
+
+# --- quality classifier ----------------------------------------------------------------------
+
+
+def read_jsonl_texts(path: Path, text_field: str = "text") -> list[str]:
+    from curate.ingest import IngestOptions, read_records
+
+    return [r.text for r in read_records(Path(path), IngestOptions(text_field=text_field)) if r.text is not None]
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    model_path: Path
+    n_positive: int
+    n_negative: int
+    heldout: dict
+    rescored: int
+
+
+def _quality_split(positive: list[str], negative: list[str], seed: int, heldout: float):
+    rng = np.random.default_rng(seed)
+
+    def split(xs: list[str]):
+        idx = rng.permutation(len(xs))
+        cut = int(len(xs) * (1 - heldout))
+        return [xs[i] for i in idx[:cut]], [xs[i] for i in idx[cut:]]
+
+    return split(positive), split(negative)
+
+
+def quality_training_data(con: duckdb.DuckDBPyConnection, reference: Path, seed: int, max_negatives: int | None):
+    positive = read_jsonl_texts(reference)
+    if not positive:
+        raise UsageError(f"{reference}: no reference documents")
+    n_neg = max_negatives or len(positive)
+    # DCLM: negatives are a random sample of the raw corpus, junk and clean alike.
+    negative = [r[0] for r in con.execute(
+        "SELECT text FROM documents ORDER BY md5(doc_id || ?::VARCHAR) LIMIT ?", [seed, n_neg]
+    ).fetchall()]
+    if not negative:
+        raise UsageError("no documents in the store to sample negatives from: run `curate ingest` first")
+    return positive, negative
+
+
+def train_quality(con, db: Path, reference: Path, *, seed: int = 0, heldout: float = 0.2,
+                  max_negatives: int | None = None) -> QualityReport:
+    from curate.signals.quality import QualityParams, evaluate_quality_model, train_quality_model
+
+    positive, negative = quality_training_data(con, reference, seed, max_negatives)
+    (pos_tr, pos_te), (neg_tr, neg_te) = _quality_split(positive, negative, seed, heldout)
+    path = quality_model_path(db)
+    model = train_quality_model(pos_tr, neg_tr, path, QualityParams(seed=seed))
+    metrics = evaluate_quality_model(model, pos_te, neg_te)
+    n = 0
+    if store.table_exists(con, "signals"):
+        n = rescore_quality(con, model)
+    return QualityReport(path, len(pos_tr), len(neg_tr), metrics, n)
+
+
+def eval_quality(con, db: Path, reference: Path, *, seed: int = 0, heldout: float = 0.2,
+                 max_negatives: int | None = None) -> dict:
+    from curate.signals.quality import evaluate_quality_model, load_quality_model
+
+    path = quality_model_path(db)
+    if not path.exists():
+        raise UsageError(f"no quality model at {path}: run `curate quality train` first")
+    positive, negative = quality_training_data(con, reference, seed, max_negatives)
+    (_, pos_te), (_, neg_te) = _quality_split(positive, negative, seed, heldout)
+    return evaluate_quality_model(load_quality_model(path), pos_te, neg_te)
+
+
+def pick_signature_device(requested: str) -> str:
+    """MinHash on the GPU when one is present and torch sees it; numpy on CPU otherwise."""
+    if requested not in ("auto", "cpu", "cuda"):
+        raise UsageError(f"--device must be auto, cpu or cuda, not {requested!r}")
+    if requested == "cpu":
+        return "cpu"
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if requested == "cuda" and not has_cuda:
+        raise UsageError("--device cuda: no CUDA device is visible to torch")
+    return "cuda" if has_cuda else "cpu"
+
+
+# --- validation, export, the scheduled pipeline ------------------------------------------------
+
+
+def slice_frame(con: duckdb.DuckDBPyConnection, slice_id: str, threshold: float | None):
+    """The kept documents of a slice, as the validation suite sees them (text truncated)."""
+    from curate.store import table_exists
+
+    dup = "false"
+    if threshold is not None:
+        dup = ("coalesce((SELECT NOT c.is_representative FROM dup_clusters c "
+               "WHERE c.doc_id = d.doc_id AND c.threshold = $threshold), false)")
+    pii = ", ".join(f"s.{c}" for c in ("pii_email_count", "pii_phone_count", "pii_ip_count", "pii_card_count"))
+    has_signals = table_exists(con, "signals")
+    sql = f"""
+        SELECT d.doc_id, left(d.text, 200) AS text, s.lang, s.quality,
+               ({dup}) OR count(*) OVER (PARTITION BY d.text_hash) > 1 AS is_duplicate, {pii}
+        FROM decisions k JOIN documents d USING (doc_id) {'LEFT JOIN signals s USING (doc_id)' if has_signals else ''}
+        WHERE k.slice_id = $slice AND k.kept"""
+    params = {"slice": slice_id}
+    if threshold is not None:
+        params["threshold"] = threshold
+    return pl.from_arrow(con.execute(sql, params).to_arrow_table())
+
+
+def suite_path(db: Path, recipe_name: str) -> Path:
+    d = artifacts_dir(db) / "suites"
+    d.mkdir(exist_ok=True)
+    return d / f"{recipe_name}.json"
+
+
+def validate(con: duckdb.DuckDBPyConnection, db: Path, recipe, slice_id: str, run_id: int | None):
+    """Run the recipe's suite (generated once, then editable at suite_path) and store the result."""
+    from curate import validate as gxv
+
+    path = suite_path(db, recipe.name)
+    if path.exists():
+        spec = gxv.load_suite_spec(path)
+    else:
+        spec = gxv.suite_spec_from_recipe(recipe.to_dict())
+        gxv.save_suite_spec(spec, path)
+    frame = slice_frame(con, slice_id, recipe.dedup.near_threshold)
+    if recipe.redact_pii and len(frame):
+        from curate.signals import score_texts
+        from curate.signals.pii import redact_pii
+
+        full = con.execute(
+            "SELECT d.text FROM decisions k JOIN documents d USING (doc_id) WHERE k.slice_id = ? AND k.kept ORDER BY d.doc_id",
+            [slice_id]).fetchall()
+        redacted = score_texts([redact_pii(t[0]) for t in full])
+        frame = frame.sort("doc_id")
+        for c in ("pii_email_count", "pii_phone_count", "pii_ip_count", "pii_card_count"):
+            frame = frame.with_columns(redacted[c].alias(c))
+    docs_dir = artifacts_dir(db) / "data_docs"
+    outcome = gxv.validate_slice(frame, spec, docs_dir=docs_dir, run_name=f"{slice_id}-run{run_id}")
+    con.execute(
+        "INSERT INTO validations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [slice_id, spec.name, outcome.success, json.dumps(outcome.statistics, default=str), outcome.result_json,
+         str(outcome.docs_path) if outcome.docs_path else None, store.now(), run_id],
+    )
+    return outcome
+
+
+def export_slice(con: duckdb.DuckDBPyConnection, slice_id: str, out_dir: Path, fmt: str,
+                 *, redact: bool = False, batch_size: int = 5000) -> Path:
+    """Write the kept documents to '<out>/<slice_id>.<fmt>' via a temp name and a rename."""
+    import pyarrow.parquet as pq
+
+    if fmt not in ("parquet", "jsonl"):
+        raise UsageError(f"export format must be parquet or jsonl, not {fmt!r}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / f"{slice_id}.{fmt}"
+    tmp = final.with_name(final.name + ".tmp")
+    redact_fn = None
+    if redact:
+        from curate.signals.pii import redact_pii as redact_fn
+    reader = con.cursor()
+    reader.execute(
+        """SELECT d.doc_id, d.external_id, d.text, d.metadata::VARCHAR AS metadata
+           FROM decisions k JOIN documents d USING (doc_id) WHERE k.slice_id = ? AND k.kept ORDER BY d.doc_id""",
+        [slice_id],
+    )
+    schema = pa.schema([("doc_id", pa.string()), ("external_id", pa.string()), ("text", pa.string()),
+                        ("metadata", pa.string())])
+    writer = pq.ParquetWriter(tmp, schema) if fmt == "parquet" else None
+    fh = open(tmp, "w", encoding="utf-8") if fmt == "jsonl" else None
+    try:
+        while True:
+            rows = reader.fetchmany(batch_size)
+            if not rows:
+                break
+            if redact_fn is not None:
+                rows = [(a, b, redact_fn(t), m) for a, b, t, m in rows]
+            if writer is not None:
+                writer.write_table(pa.table(list(zip(*rows)), schema=schema))
+            else:
+                for a, b, t, m in rows:
+                    fh.write(json.dumps({"doc_id": a, "id": b, "text": t,
+                                         "metadata": json.loads(m) if m else None}, ensure_ascii=False) + "\n")
+    finally:
+        if writer is not None:
+            writer.close()
+        if fh is not None:
+            fh.close()
+        reader.close()
+    os.replace(tmp, final)
+    return final
+
+
+@dataclass
+class PipelineReport:
+    run_id: int
+    slice_id: str
+    ingest: IngestReport
+    scored: int = 0
+    dedup: list = None
+    slice: object = None
+    validation: object = None
+    exports: list = None
+    nothing_to_do: bool = False
+    exit_code: int = 0
+
+
+def _slice_is_current(con: duckdb.DuckDBPyConnection, recipe) -> bool:
+    row = con.execute("SELECT n_documents FROM slices WHERE slice_id = ?", [recipe.slice_id]).fetchone()
+    if row is None:
+        return False
+    n_docs = con.execute("SELECT count(*) FROM documents").fetchone()[0]
+    unscored = con.execute("SELECT count(*) FROM documents ANTI JOIN signals USING (doc_id)").fetchone()[0]
+    return row[0] == n_docs and unscored == 0
+
+
+def run_pipeline(
+    db: Path,
+    recipe,
+    inputs: Sequence[str],
+    *,
+    opts: IngestOptions = IngestOptions(),
+    out: Path | None = None,
+    formats: Sequence[str] = ("parquet",),
+    device: str = "auto",
+    workers: int | None = None,
+    validate_slice: bool = True,
+    on_stage: Callable[[str], None] | None = None,
+) -> PipelineReport:
+    """`curate run`: ingest new files -> score -> dedup -> slice -> validate -> export.
+
+    Each stage is its own transaction (scoring and signatures commit per batch), so a
+    killed run leaves every stage either done or not started, and the next run resumes.
+    A run with no new input and an up-to-date slice and exports changes nothing.
+    """
+    from curate import recipes as recipes_mod
+    from curate.dedup import lsh, minhash
+
+    stage = on_stage or (lambda name: None)
+    paths = expand_inputs(inputs)
+    args = {"recipe": recipe.name, "recipe_id": recipe.recipe_id, "inputs": list(inputs),
+            "out": str(out) if out else None, "formats": list(formats)}
+    with recorded_run(db, "run", args, publish=True) as ctx:
+        con = ctx.con
+        stage("ingest")
+        ing = ingest_paths(con, paths, opts, ctx.run_id)
+        rep = PipelineReport(ctx.run_id, recipe.slice_id, ing, dedup=[], exports=[])
+        from curate.signals import signals as all_signals
+
+        store.ensure_signals_table(con, [(s.name, s.dtype) for s in all_signals()])
+        exports_exist = out is None or all((out / f"{recipe.slice_id}.{f}").exists() for f in formats)
+        if not ing.documents and not ing.failed and _slice_is_current(con, recipe) and exports_exist:
+            rep.nothing_to_do = True
+            store.finish_run(con, ctx.run_id, status="nothing_to_do", exit_code=0,
+                             records_read=ing.records, documents_ingested=0, quarantined=ing.quarantined,
+                             counts_json=json.dumps({"files_skipped": len(ing.skipped)}),
+                             message="no new input; slice and exports are up to date")
+            return rep
+        stage("score")
+        rep.scored = score(con, db, workers=workers).scored
+        if recipe.dedup.near_threshold is not None:
+            stage("dedup")
+            rep.dedup.append(lsh.dedup(con, recipe.dedup.near_threshold, minhash.SignatureSpec(), ctx.run_id,
+                                       device=pick_signature_device(device)))
+        stage("slice")
+        rep.slice = recipes_mod.build_slice(con, recipe, ctx.run_id)
+        if validate_slice:
+            stage("validate")
+            rep.validation = validate(con, db, recipe, recipe.slice_id, ctx.run_id)
+        if out is not None:
+            stage("export")
+            for fmt in formats:
+                rep.exports.append(export_slice(con, recipe.slice_id, out, fmt, redact=recipe.redact_pii))
+        failed = bool(ing.failed)
+        invalid = rep.validation is not None and not rep.validation.success
+        rep.exit_code = int(ExitCode.FAILED if failed else ExitCode.VALIDATION_FAILED if invalid else ExitCode.OK)
+        store.finish_run(
+            con, ctx.run_id, status="failed" if failed else "invalid" if invalid else "ok",
+            exit_code=rep.exit_code, records_read=ing.records, documents_ingested=ing.documents,
+            quarantined=ing.quarantined, files_failed=len(ing.failed),
+            counts_json=json.dumps({"scored": rep.scored, "slice": rep.slice_id, "kept": rep.slice.n_kept,
+                                    "dropped": rep.slice.n_dropped,
+                                    "validation": None if rep.validation is None else rep.validation.success,
+                                    "exports": [str(p) for p in rep.exports]}),
+            message="; ".join(f.error or "" for f in ing.failed)[:4000] or None,
+        )
+    return rep
+
+
+# --- invariants --------------------------------------------------------------------------------
+
+
+def check_invariants(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool, str]]:
+    """(invariant, holds, detail) for every source, run and slice in the store."""
+    out: list[tuple[str, bool, str]] = []
+    bad_sources = con.execute("""
+        SELECT s.uri, s.n_records, s.n_documents, s.n_quarantined,
+               (SELECT count(*) FROM documents d WHERE d.source_id = s.source_id) AS docs,
+               (SELECT count(*) FROM quarantine q WHERE q.source_id = s.source_id) AS quar
+        FROM sources s
+        WHERE s.n_records <> s.n_documents + s.n_quarantined OR docs <> s.n_documents OR quar <> s.n_quarantined
+    """).fetchall()
+    n_sources = con.execute("SELECT count(*) FROM sources").fetchone()[0]
+    out.append(("every source: records read = ingested + quarantined", not bad_sources,
+                f"{n_sources} sources" if not bad_sources else f"broken: {bad_sources[:5]}"))
+    orphans = con.execute("SELECT count(*) FROM documents ANTI JOIN sources USING (source_id)").fetchone()[0]
+    out.append(("every document belongs to a recorded source", orphans == 0, f"{orphans} orphans"))
+    bad_runs = con.execute(
+        "SELECT run_id FROM runs WHERE records_read <> documents_ingested + quarantined").fetchall()
+    out.append(("every run: records read = ingested + quarantined", not bad_runs,
+                "ok" if not bad_runs else f"runs {[r[0] for r in bad_runs]}"))
+    n_docs = con.execute("SELECT count(*) FROM documents").fetchone()[0]
+    for sid, n_slice_docs, n_kept, n_dropped in con.execute(
+            "SELECT slice_id, n_documents, n_kept, n_dropped FROM slices ORDER BY slice_id").fetchall():
+        counts = con.execute(
+            """SELECT count(*), count(*) FILTER (WHERE kept), count(*) FILTER (WHERE NOT kept),
+                      count(*) FILTER (WHERE NOT kept AND reason IS NULL)
+               FROM decisions WHERE slice_id = ?""", [sid]).fetchone()
+        holds = counts[0] == n_slice_docs == counts[1] + counts[2] and (counts[1], counts[2]) == (n_kept, n_dropped)
+        out.append((f"slice {sid}: documents = kept + dropped", holds,
+                    f"{counts[0]} = {counts[1]} + {counts[2]}" + ("" if n_slice_docs == n_docs else
+                                                                   f" (store now holds {n_docs}: rebuild the slice)")))
+        out.append((f"slice {sid}: every drop has a reason", counts[3] == 0, f"{counts[3]} without reason"))
+    return out

@@ -8,6 +8,7 @@ query (see DESIGN.md, "Concurrency").
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
@@ -19,6 +20,9 @@ from curate.errors import SchemaError, StoreLockedError
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = Path("curate.duckdb")
+# DuckDB's own default is 80% of RAM, and it keeps what it may; a bounded buffer pool makes
+# it spill to disk instead, so memory stays bounded on corpora larger than memory.
+MEMORY_LIMIT = os.environ.get("CURATE_MEMORY_LIMIT", "1GB")
 
 # Names the store owns; later stages fill the reserved ones.
 TABLES = (
@@ -30,6 +34,7 @@ TABLES = (
     "signals",
     "minhash",
     "lsh_bands",
+    "dup_pairs",
     "dup_clusters",
     "recipes",
     "slices",
@@ -102,6 +107,12 @@ _DDL = (
         band INTEGER NOT NULL,
         bucket UBIGINT NOT NULL,
         doc_id VARCHAR NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS dup_pairs (
+        a VARCHAR NOT NULL,              -- a < b
+        b VARCHAR NOT NULL,
+        est_jaccard DOUBLE NOT NULL,     -- share of equal MinHash values
+        jaccard DOUBLE                   -- exact shingle Jaccard, when verified exactly
     )""",
     """CREATE TABLE IF NOT EXISTS dup_clusters (
         threshold DOUBLE NOT NULL,
@@ -201,8 +212,11 @@ def connect(path: Path | str = DEFAULT_DB, *, read_only: bool = False) -> duckdb
     path = Path(path)
     if read_only and not path.exists():
         raise SchemaError(f"no store at {path}: run `curate ingest` or `curate demo` first")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only,
+                             config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False})
     except duckdb.IOException as exc:
         if _is_lock_error(exc):
             raise StoreLockedError(
@@ -351,3 +365,62 @@ def finish_run(
             run_id,
         ],
     )
+
+
+# --- the writer lock and published snapshots ----------------------------------------------
+
+
+@contextlib.contextmanager
+def writer_lock(path: Path | str) -> Iterator[None]:
+    """One curate writer per store, for a whole command (not only while DuckDB holds the file).
+
+    An advisory flock on '<store>.lock': a second writer fails at once instead of waiting,
+    and the lock vanishes with the process, so a killed run never leaves it stale.
+    """
+    import fcntl
+
+    lock_path = Path(str(path) + ".lock")
+    fh = open(lock_path, "a+")
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise StoreLockedError(
+                f"the store {path} is locked by another curate process (one writer at a time); "
+                "try again when it has finished"
+            ) from exc
+        yield
+    finally:
+        fh.close()
+
+
+def snapshot_path(path: Path | str) -> Path:
+    p = Path(path)
+    return p.parent / f"{p.stem}.artifacts" / "snapshot.duckdb"
+
+
+def publish_snapshot(path: Path | str) -> Path:
+    """Copy the closed store to a read-only snapshot, replaced atomically by rename.
+
+    The dashboard reads it while a job holds the store (DuckDB lets nobody else open a
+    file that one process has open read-write).
+    """
+    import shutil
+
+    src = Path(path)
+    dst = snapshot_path(src)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    return dst
+
+
+def register(con: duckdb.DuckDBPyConnection, name: str, table) -> None:
+    """con.register, after closing any half-fetched result.
+
+    DuckDB 2.x refuses register() while a result is still open (a fetchone() that did not
+    read to the end), although execute() closes such results by itself.
+    """
+    con.execute("SELECT 1").fetchall()
+    con.register(name, table)

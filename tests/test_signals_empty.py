@@ -41,8 +41,8 @@ def test_each_scorer_defines_blank_documents(family):
 
 def test_score_texts_on_blanks_mixed_with_text():
     df = score_texts([*BLANKS, "A real sentence sits here."])
-    _assert_defined(df.drop("quality_prob"))
-    assert df["quality_prob"].null_count() == df.height  # no model given
+    _assert_defined(df.drop("quality"))
+    assert df["quality"].null_count() == df.height  # no model given
     assert df["lang"].to_list()[: len(BLANKS)] == ["und"] * len(BLANKS)
     assert df["word_count"].to_list()[: len(BLANKS)] == [0] * len(BLANKS)
 

@@ -64,7 +64,7 @@ def test_blank_texts_score_zero_and_feed_score_texts(model_path):
     model = load_quality_model(model_path)
     assert model.predict_proba(["", " \n "]).tolist() == [0.0, 0.0]
     df = score_texts([GOOD[1], BAD[1], ""], quality_model=model)
-    probs = df["quality_prob"].to_list()
+    probs = df["quality"].to_list()
     assert all(p is not None and math.isfinite(p) for p in probs)
     assert probs[0] > 0.5 > probs[1] and probs[2] == 0.0
 

@@ -21,7 +21,9 @@ import numpy as np
 import pyarrow as pa
 
 from curate.dedup import minhash
+from curate.dedup.lsh_params import band_hashes, lsh_params
 from curate.errors import UsageError
+from curate import store
 from curate.store import get_meta, set_meta
 
 # Candidates whose estimated Jaccard is this far under the threshold are rejected without
@@ -60,7 +62,7 @@ def _spec_from_meta(con: duckdb.DuckDBPyConnection, spec: minhash.SignatureSpec)
 
 
 def setting_for(threshold: float, num_perm: int) -> tuple[str, int, int]:
-    bands, rows = minhash.lsh_params(threshold, num_perm, FP_WEIGHT, FN_WEIGHT)
+    bands, rows = lsh_params(threshold, num_perm, FP_WEIGHT, FN_WEIGHT)
     return f"b{bands}r{rows}", bands, rows
 
 
@@ -91,7 +93,7 @@ def compute_signatures(
         tbl = pa.table({"doc_id": ids, "has_sig": has.tolist(), "signature": pa.array(blobs, pa.binary()),
                         "run_id": [run_id] * len(ids)})
         con.execute("BEGIN")
-        con.register("_sig_batch", tbl)
+        store.register(con, "_sig_batch", tbl)
         con.execute("INSERT INTO minhash SELECT * FROM _sig_batch")
         con.unregister("_sig_batch")
         con.execute("COMMIT")
@@ -124,14 +126,14 @@ def _band_new_docs(con: duckdb.DuckDBPyConnection, setting: str, bands: int, row
             break
         ids = [r[0] for r in batch]
         sigs = np.frombuffer(b"".join(r[1] for r in batch), dtype="<u4").reshape(len(ids), num_perm)
-        bh = minhash.band_hashes(sigs, bands, rows)  # (n, bands) uint64
+        bh = band_hashes(sigs, bands, rows)  # (n, bands) uint64
         tbl = pa.table({
             "setting": [setting] * (len(ids) * bands),
             "band": np.tile(np.arange(bands, dtype=np.int32), len(ids)),
             "bucket": bh.reshape(-1).astype(np.uint64),
             "doc_id": np.repeat(np.array(ids, dtype=object), bands),
         })
-        con.register("_band_batch", tbl)
+        store.register(con, "_band_batch", tbl)
         con.execute("INSERT INTO lsh_bands SELECT * FROM _band_batch")
         con.unregister("_band_batch")
     reader.close()
@@ -182,7 +184,7 @@ def _verify_new_pairs(con: duckdb.DuckDBPyConnection, setting: str, threshold: f
         est = (a == b).mean(axis=1)
         tbl = pa.table({"a": [p[0] for p in chunk], "b": [p[1] for p in chunk], "est_jaccard": est,
                         "jaccard": pa.nulls(len(chunk), pa.float64())})
-        con.register("_pair_batch", tbl)
+        store.register(con, "_pair_batch", tbl)
         con.execute("INSERT INTO dup_pairs SELECT * FROM _pair_batch")
         con.unregister("_pair_batch")
         verified += len(chunk)
@@ -202,7 +204,7 @@ def _exact_check(con: duckdb.DuckDBPyConnection, threshold: float, spec: minhash
         return
     vals = [minhash.exact_jaccard(ta, tb, spec.ngram) for _, _, ta, tb in todo]
     tbl = pa.table({"a": [r[0] for r in todo], "b": [r[1] for r in todo], "j": vals})
-    con.register("_exact_batch", tbl)
+    store.register(con, "_exact_batch", tbl)
     con.execute("UPDATE dup_pairs SET jaccard = e.j FROM _exact_batch e WHERE dup_pairs.a = e.a AND dup_pairs.b = e.b")
     con.unregister("_exact_batch")
 
@@ -249,7 +251,7 @@ def build_clusters(con: duckdb.DuckDBPyConnection, threshold: float, setting: st
     right = np.array([index[b] for _, b in edges])
     roots = _union_find(len(ids), left, right)
     tbl = pa.table({"doc_id": ids, "root": roots.astype(np.int64)})
-    con.register("_members", tbl)
+    store.register(con, "_members", tbl)
     has_quality = bool(con.execute(
         "SELECT count(*) FROM information_schema.columns WHERE table_name = 'signals' AND column_name = 'quality'"
     ).fetchone()[0])

@@ -76,7 +76,7 @@ def score_texts(
     `lang`/`lang_score` always come from fastText. The per-language parameters (stop words,
     word-length range, short-line length) follow the detected language unless `batch_lang`
     gives trusted per-document codes (e.g. from the source's metadata).
-    `quality_prob` is null when no `quality_model` is given.
+    `quality` is null when no `quality_model` is given.
     """
     texts = list(texts)
     schema = polars_schema()

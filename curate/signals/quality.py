@@ -2,7 +2,7 @@
 
 Li et al. 2024 (DataComp-LM) train a bigram fastText classifier with high-quality text as
 positives and raw web text as negatives and keep the documents it scores highest; its
-probability is our `quality_prob` signal. The model is trained by the platform itself, so
+probability is our `quality` signal. The model is trained by the platform itself, so
 nothing is downloaded.
 
 Determinism: fastText's Hogwild SGD is only reproducible with one thread; `thread=1` and a
@@ -31,7 +31,7 @@ POSITIVE = "__label__hq"
 NEGATIVE = "__label__lq"
 
 SIGNALS = (
-    Signal("quality_prob", "quality", "v1", "DOUBLE",
+    Signal("quality", "quality", "v1", "DOUBLE",
            "P(high quality) from the platform's fastText classifier; null when no model was given, "
            "0 for blank documents", 0, 1,
            "Li et al. 2024 (DCLM), Sec. 4.3: fastText bigram classifier", None, None),
@@ -164,5 +164,5 @@ def evaluate_quality_model(
 
 def score(b: Batch, model: QualityModel | None) -> pl.DataFrame:
     if model is None:
-        return pl.DataFrame({"quality_prob": pl.Series([None] * b.n, dtype=pl.Float64)})
-    return pl.DataFrame({"quality_prob": pl.Series(model.predict_proba(b.text.to_list()), dtype=pl.Float64)})
+        return pl.DataFrame({"quality": pl.Series([None] * b.n, dtype=pl.Float64)})
+    return pl.DataFrame({"quality": pl.Series(model.predict_proba(b.text.to_list()), dtype=pl.Float64)})

@@ -1,0 +1,83 @@
+"""Slices measured against ground-truth labels (sample_data/labels.jsonl.gz).
+
+For each junk type: recall = share of its documents the slice drops. For clean, unique
+documents: the share wrongly dropped, overall and per language. Near-duplicates count as
+junk only when their Jaccard with the original reaches the slice's dedup threshold.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from curate import store
+
+NOT_JUNK = {"clean", "pii"}
+DUP_TYPES = {"exact_dup", "near_dup"}
+
+
+def load_labels(path: Path) -> pa.Table:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    rows = []
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                rows.append(json.loads(line))
+    cols = ["id", "junk_type", "lang", "dup_of", "jaccard"]
+    return pa.table({c: [r.get(c) for r in rows] for c in cols})
+
+
+def _labelled(con: duckdb.DuckDBPyConnection, slice_id: str, labels: pa.Table) -> str:
+    store.register(con, "_labels", labels)
+    return f"""
+        SELECT l.id, l.junk_type, l.lang, l.dup_of, l.jaccard, k.kept, k.reason
+        FROM decisions k JOIN documents d USING (doc_id) JOIN _labels l ON l.id = d.external_id
+        WHERE k.slice_id = '{slice_id.replace("'", "''")}'"""
+
+
+def junk_recall(con: duckdb.DuckDBPyConnection, slice_id: str, labels: pa.Table,
+                near_threshold: float | None) -> list[tuple]:
+    """(junk type, documents, dropped, recall) per type; dup types only above the threshold."""
+    base = _labelled(con, slice_id, labels)
+    t = near_threshold if near_threshold is not None else 1.01
+    return con.execute(
+        f"""SELECT junk_type, count(*), count(*) FILTER (WHERE NOT kept),
+                   round(count(*) FILTER (WHERE NOT kept) / count(*), 3)
+            FROM ({base})
+            WHERE junk_type NOT IN ('clean', 'pii')
+              AND (junk_type <> 'near_dup' OR jaccard >= ?)
+            GROUP BY 1 ORDER BY 1""",
+        [t],
+    ).fetchall()
+
+
+def clean_drop_rate(con: duckdb.DuckDBPyConnection, slice_id: str, labels: pa.Table,
+                    langs: list[str] | None = None) -> list[tuple]:
+    """(language, clean unique documents, wrongly dropped, rate); the first row is all languages.
+
+    `langs`: the recipe's allowed languages; a clean document in another language is
+    rightly dropped by a language filter, so it does not count here.
+    """
+    base = _labelled(con, slice_id, labels)
+    rows = con.execute(
+        f"""SELECT coalesce(lang, 'all'), count(*), count(*) FILTER (WHERE NOT kept),
+                   round(count(*) FILTER (WHERE NOT kept) / count(*), 3)
+            FROM ({base}) WHERE junk_type = 'clean' AND dup_of IS NULL
+              AND (? IS NULL OR list_contains(?, lang))
+            GROUP BY ROLLUP (lang) ORDER BY lang NULLS FIRST""",
+        [langs, langs],
+    ).fetchall()
+    return rows
+
+
+def wrong_drop_reasons(con: duckdb.DuckDBPyConnection, slice_id: str, labels: pa.Table, limit: int = 10) -> list[tuple]:
+    base = _labelled(con, slice_id, labels)
+    return con.execute(
+        f"""SELECT lang, reason, count(*) FROM ({base})
+            WHERE junk_type = 'clean' AND dup_of IS NULL AND NOT kept
+            GROUP BY 1, 2 ORDER BY 3 DESC LIMIT ?""",
+        [limit],
+    ).fetchall()

@@ -1,0 +1,438 @@
+"""Recipes: YAML -> validated recipe -> one parameterized SQL query -> decisions.
+
+A recipe is an ordered list of range predicates over stored signals plus a dedup
+setting. Its rules run in order and a dropped document records the first rule it
+failed, so every drop has a reason. Identifiers come only from the signal registry;
+values are always bound parameters.
+
+    name: strict
+    filters:                      # run in this order; the first failing one is the drop reason
+      lang: {allow: [en]}
+      mojibake_count: default     # the registry's published threshold
+      gopher_quality: defaults    # every published threshold of a signal family
+      quality: {min: 0.5}
+    dedup: {exact: true, near_threshold: 0.8}
+    export: {redact_pii: false}
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from curate.errors import UsageError
+from curate import store
+from curate.store import ident, now
+
+RECIPES_PACKAGE = "curate.recipes_shipped"
+TOP_KEYS = {"name", "description", "filters", "dedup", "export"}
+
+
+class RecipeError(UsageError):
+    """A recipe that cannot be used; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    signal: str
+    min: float | None = None
+    max: float | None = None
+    allow: tuple[str, ...] | None = None
+    line: int | None = None  # where the rule was written, for messages
+
+    def to_dict(self) -> dict:
+        d: dict = {}
+        if self.allow is not None:
+            d["allow"] = list(self.allow)
+        if self.min is not None:
+            d["min"] = self.min
+        if self.max is not None:
+            d["max"] = self.max
+        return d
+
+
+@dataclass(frozen=True)
+class DedupSetting:
+    exact: bool = False
+    near_threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    rules: tuple[Rule, ...] = ()
+    dedup: DedupSetting = DedupSetting()
+    description: str = ""
+    redact_pii: bool = False
+    origin: str = "<string>"
+
+    def to_dict(self) -> dict:
+        """The resolved recipe (defaults expanded), the form that is hashed and stored."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "filters": {r.signal: r.to_dict() for r in self.rules},
+            "dedup": {"exact": self.dedup.exact, "near_threshold": self.dedup.near_threshold},
+            "export": {"redact_pii": self.redact_pii},
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    @property
+    def recipe_id(self) -> str:
+        canon = {k: v for k, v in self.to_dict().items() if k != "description"}
+        return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def slice_id(self) -> str:
+        return f"{self.name}-{self.recipe_id[:8]}"
+
+    @property
+    def signals_used(self) -> list[str]:
+        return [r.signal for r in self.rules]
+
+
+# --- parsing and validation ---------------------------------------------------------------
+
+
+def _registry():
+    from curate.signals import REGISTRY
+
+    return REGISTRY
+
+
+def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Line number (1-based) of every mapping key, by key path."""
+    lines: dict[tuple[str, ...], int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node, path):
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = (*path, str(k.value))
+                lines[key] = k.start_mark.line + 1
+                walk(v, key)
+
+    walk(root, ())
+    return lines
+
+
+def parse_recipe(text: str, origin: str = "<string>") -> Recipe:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise RecipeError(f"{origin}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    lines = _key_lines(text)
+
+    def err(path: tuple[str, ...], msg: str) -> RecipeError:
+        line = lines.get(path)
+        return RecipeError(f"{origin}{f' line {line}' if line else ''}: {msg}")
+
+    if not isinstance(data, dict):
+        raise RecipeError(f"{origin}: a recipe is a YAML mapping with at least `name` and `filters`")
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        k = sorted(unknown)[0]
+        raise err((k,), f"unknown key {k!r} (allowed: {', '.join(sorted(TOP_KEYS))})")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise err(("name",), "`name` must be a non-empty string")
+    registry = _registry()
+
+    rules: dict[str, Rule] = {}
+    families = sorted({s.family for s in list(registry)})
+    filters = data.get("filters") or {}
+    if not isinstance(filters, dict):
+        raise err(("filters",), "`filters` must be a mapping of signal -> {min, max} | {allow: [...]} | default")
+    for key, spec in filters.items():
+        path = ("filters", str(key))
+        if spec == "defaults":
+            if key not in families:
+                raise err(path, f"`{key}: defaults` needs a signal family (known: {', '.join(families)})")
+            for s in list(registry):
+                if s.family == key and (s.default_min is not None or s.default_max is not None):
+                    rules.pop(s.name, None)
+                    rules[s.name] = Rule(s.name, s.default_min, s.default_max, line=lines.get(path))
+            continue
+        try:
+            sig = registry.get(str(key))
+        except KeyError:
+            raise err(path, f"unknown signal {key!r} (known: {', '.join(registry_names(registry))}; "
+                            f"or a family with `defaults`: {', '.join(families)})") from None
+        rules.pop(sig.name, None)  # a later rule for the same signal replaces the earlier one
+        if spec == "default":
+            if sig.default_min is None and sig.default_max is None:
+                raise err(path, f"{sig.name!r} has no published default threshold; give min/max")
+            rules[sig.name] = Rule(sig.name, sig.default_min, sig.default_max, line=lines.get(path))
+        else:
+            rules[sig.name] = _parse_rule(sig, spec, path, err, lines.get(path))
+
+    dedup_raw = data.get("dedup") or {}
+    if not isinstance(dedup_raw, dict) or set(dedup_raw) - {"exact", "near_threshold"}:
+        raise err(("dedup",), "`dedup` takes `exact: true|false` and `near_threshold: 0..1 or null`")
+    exact = dedup_raw.get("exact", False)
+    if not isinstance(exact, bool):
+        raise err(("dedup", "exact"), "`dedup.exact` must be true or false")
+    near = dedup_raw.get("near_threshold")
+    if near is not None and (isinstance(near, bool) or not isinstance(near, (int, float)) or not 0 < near <= 1):
+        raise err(("dedup", "near_threshold"), "`dedup.near_threshold` must be a number in (0, 1] or null")
+
+    export = data.get("export") or {}
+    if not isinstance(export, dict) or set(export) - {"redact_pii"}:
+        raise err(("export",), "`export` takes only `redact_pii: true|false`")
+    redact = export.get("redact_pii", False)
+    if not isinstance(redact, bool):
+        raise err(("export", "redact_pii"), "`export.redact_pii` must be true or false")
+
+    return Recipe(
+        name=name.strip(),
+        rules=tuple(rules.values()),
+        dedup=DedupSetting(exact=exact, near_threshold=float(near) if near is not None else None),
+        description=str(data.get("description") or ""),
+        redact_pii=redact,
+        origin=origin,
+    )
+
+
+def registry_names(registry) -> list[str]:
+    return [s.name for s in list(registry)]
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _parse_rule(sig, spec, path, err, line) -> Rule:
+    if not isinstance(spec, dict) or not spec or set(spec) - {"min", "max", "allow"}:
+        raise err(path, f"rule for {sig.name!r} must be {{min: .., max: ..}} or {{allow: [..]}}")
+    if sig.dtype == "VARCHAR":
+        allow = spec.get("allow")
+        if set(spec) != {"allow"} or not isinstance(allow, list) or not allow or not all(isinstance(a, str) for a in allow):
+            raise err(path, f"{sig.name!r} is text: use {{allow: [value, ...]}} with a non-empty list of strings")
+        return Rule(sig.name, allow=tuple(allow), line=line)
+    if "allow" in spec:
+        raise err(path, f"{sig.name!r} is numeric: use min/max, not allow")
+    lo, hi = spec.get("min"), spec.get("max")
+    for key, v in (("min", lo), ("max", hi)):
+        if v is not None and not _num(v):
+            raise err((*path, key), f"{sig.name}.{key} must be a number, got {type(v).__name__} {v!r}")
+    if lo is not None and hi is not None and lo > hi:
+        raise err(path, f"{sig.name}: min {lo} > max {hi}")
+    return Rule(sig.name, None if lo is None else float(lo), None if hi is None else float(hi), line=line)
+
+
+def shipped_recipe_names() -> list[str]:
+    folder = resources.files(RECIPES_PACKAGE)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A shipped recipe's name (`strict`) or a path to a YAML file."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.exists():
+            raise RecipeError(f"no recipe file {p}")
+        return parse_recipe(p.read_text(encoding="utf-8"), origin=str(p))
+    name = str(name_or_path)
+    if name not in shipped_recipe_names():
+        raise RecipeError(
+            f"unknown recipe {name!r}: give a YAML path or one of {', '.join(shipped_recipe_names())}"
+        )
+    text = resources.files(RECIPES_PACKAGE).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    return parse_recipe(text, origin=f"{name}.yaml")
+
+
+# --- compilation ---------------------------------------------------------------------------
+
+
+def rule_reasons(rule: Rule) -> list[tuple[str, str, list]]:
+    """(SQL condition that fails the rule, reason code, bound values) in order."""
+    col = f"s.{ident(rule.signal)}"
+    out: list[tuple[str, str, list]] = []
+    if rule.allow is not None:
+        marks = ", ".join("?" for _ in rule.allow)
+        out.append((f"{col} IS NULL OR {col} NOT IN ({marks})", f"{rule.signal}_not_allowed", list(rule.allow)))
+        return out
+    if rule.min is not None:
+        out.append((f"{col} IS NULL OR {col} < ?", f"{rule.signal}_below_min", [rule.min]))
+    if rule.max is not None:
+        out.append((f"{col} IS NULL OR {col} > ?", f"{rule.signal}_above_max", [rule.max]))
+    return out
+
+
+def reason_case(rules: tuple[Rule, ...]) -> tuple[str, list]:
+    """A CASE expression over alias `s` giving the first failing rule's reason, or NULL."""
+    whens, params = [], []
+    for rule in rules:
+        for cond, reason, values in rule_reasons(rule):
+            whens.append(f"WHEN {cond} THEN ?")
+            params.extend(values)
+            params.append(reason)
+    if not whens:
+        return "CAST(NULL AS VARCHAR)", []
+    return "CASE " + " ".join(whens) + " ELSE NULL END", params
+
+
+def compile_decisions(recipe: Recipe) -> tuple[str, list]:
+    """One SELECT giving (doc_id, reason) for every document; reason NULL = kept.
+
+    Filters run first, in the recipe's order; dedup last, so a duplicate is dropped
+    only when another copy (the cluster's best member) exists.
+    """
+    case_sql, params = reason_case(recipe.rules)
+    dup_sql = "NULL"
+    dup_params: list = []
+    joins = ""
+    if recipe.dedup.near_threshold is not None:
+        joins += " LEFT JOIN dup_clusters c ON c.doc_id = d.doc_id AND c.threshold = ?"
+        dup_params.append(recipe.dedup.near_threshold)
+    if recipe.dedup.exact:
+        # best copy first: highest quality, then longest, then smallest doc_id (DESIGN, Dedup)
+        joins += (
+            " LEFT JOIN (SELECT d2.doc_id, row_number() OVER (PARTITION BY d2.text_hash"
+            " ORDER BY s2.quality DESC NULLS LAST, d2.n_bytes DESC, d2.doc_id) AS copy_rank"
+            " FROM documents d2 LEFT JOIN signals s2 USING (doc_id)) e ON e.doc_id = d.doc_id"
+            if _has_quality() else
+            " LEFT JOIN (SELECT doc_id, row_number() OVER (PARTITION BY text_hash"
+            " ORDER BY n_bytes DESC, doc_id) AS copy_rank FROM documents) e ON e.doc_id = d.doc_id"
+        )
+    dup_whens = []
+    if recipe.dedup.exact:
+        dup_whens.append("WHEN e.copy_rank > 1 THEN 'exact_duplicate'")
+    if recipe.dedup.near_threshold is not None:
+        dup_whens.append("WHEN c.is_representative = false THEN 'near_duplicate'")
+    if dup_whens:
+        dup_sql = "CASE " + " ".join(dup_whens) + " ELSE NULL END"
+    sql = (
+        "SELECT d.doc_id, CASE WHEN s.doc_id IS NULL THEN 'not_scored' "
+        f"ELSE coalesce({case_sql}, {dup_sql}) END AS reason "
+        f"FROM documents d LEFT JOIN signals s ON s.doc_id = d.doc_id{joins}"
+    )
+    # bound values in the order their ? appear: join parameters come after the SELECT list
+    return sql, [*params, *dup_params]
+
+
+def _has_quality() -> bool:
+    try:
+        _registry().get("quality")
+    except KeyError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    slice_id: str
+    name: str
+    recipe_id: str
+    n_documents: int
+    n_kept: int
+    n_dropped: int
+    kept_bytes: int
+    reasons: list[tuple[str, int]]
+
+
+def build_slice(con: duckdb.DuckDBPyConnection, recipe: Recipe, run_id: int | None = None) -> SliceResult:
+    """(Re)build the recipe's slice in one transaction; returns its counts."""
+    from curate.store import table_exists
+
+    if not table_exists(con, "signals"):
+        raise UsageError("no signals yet: run `curate score` first")
+    _check_signals_present(con, recipe)
+    if recipe.dedup.near_threshold is not None:
+        n = con.execute("SELECT count(*) FROM dup_clusters WHERE threshold = ?", [recipe.dedup.near_threshold]).fetchone()[0]
+        if n == 0:
+            raise UsageError(
+                f"recipe {recipe.name!r} asks for near-dedup at {recipe.dedup.near_threshold}: "
+                f"run `curate dedup --threshold {recipe.dedup.near_threshold}` first"
+            )
+    sql, params = compile_decisions(recipe)
+    sid = recipe.slice_id
+    con.execute("BEGIN")
+    try:
+        con.execute("INSERT OR REPLACE INTO recipes VALUES (?, ?, ?, ?)",
+                    [recipe.recipe_id, recipe.name, recipe.to_yaml(), now()])
+        con.execute("DELETE FROM decisions WHERE slice_id = ?", [sid])
+        con.execute(
+            f"INSERT INTO decisions SELECT ?, doc_id, reason IS NULL, reason FROM ({sql})", [sid, *params]
+        )
+        n_docs, n_kept, kept_bytes = con.execute(
+            """SELECT count(*), count(*) FILTER (WHERE kept),
+                      coalesce(sum(d.n_bytes) FILTER (WHERE kept), 0)
+               FROM decisions k JOIN documents d USING (doc_id) WHERE k.slice_id = ?""",
+            [sid],
+        ).fetchone()
+        total = con.execute("SELECT count(*) FROM documents").fetchone()[0]
+        if n_docs != total:
+            raise AssertionError(f"slice {sid}: {n_docs} decisions for {total} documents")
+        reasons = con.execute(
+            "SELECT reason, count(*) FROM decisions WHERE slice_id = ? AND NOT kept GROUP BY 1 ORDER BY 2 DESC, 1",
+            [sid],
+        ).fetchall()
+        from curate.signals import SIGNALS_VERSION
+
+        con.execute("DELETE FROM slices WHERE slice_id = ?", [sid])
+        con.execute(
+            "INSERT INTO slices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [sid, recipe.recipe_id, recipe.name, now(), n_docs, n_kept, n_docs - n_kept, kept_bytes,
+             SIGNALS_VERSION, run_id, json.dumps(recipe.to_dict())],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return SliceResult(sid, recipe.name, recipe.recipe_id, n_docs, n_kept, n_docs - n_kept, kept_bytes, reasons)
+
+
+def _check_signals_present(con: duckdb.DuckDBPyConnection, recipe: Recipe) -> None:
+    cols = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'signals'").fetchall()}
+    missing = [s for s in recipe.signals_used if s not in cols]
+    if missing:
+        raise UsageError(f"recipe {recipe.name!r} uses signals not yet scored: {', '.join(missing)}; run `curate score`")
+    if "quality" in recipe.signals_used:
+        has_q = con.execute("SELECT count(quality) FROM signals").fetchone()[0]
+        if not has_q:
+            raise UsageError(
+                f"recipe {recipe.name!r} filters on `quality` but no document has a quality score: "
+                "run `curate quality train`, then `curate score --rescore quality`"
+            )
+
+
+def resolve_slice(con: duckdb.DuckDBPyConnection, name_or_id: str) -> tuple[str, str]:
+    """A slice by id, or the latest slice built from a recipe of that name: (slice_id, name)."""
+    row = con.execute(
+        "SELECT slice_id, name FROM slices WHERE slice_id = ? OR name = ? ORDER BY (slice_id = ?) DESC, built_at DESC LIMIT 1",
+        [name_or_id, name_or_id, name_or_id],
+    ).fetchone()
+    if row is None:
+        known = [r[0] for r in con.execute("SELECT DISTINCT name FROM slices ORDER BY 1").fetchall()]
+        raise UsageError(f"no slice {name_or_id!r} (built: {', '.join(known) or 'none'}); run `curate slice RECIPE`")
+    return row[0], row[1]
+
+
+def evaluate_frame(recipe: Recipe, frame, *, skip_families: tuple[str, ...] = ()) -> list[str | None]:
+    """First failing rule per row of an in-memory signals frame (no dedup), same SQL as slices.
+
+    Used to ask "would the curation engine drop this text?" of generated samples.
+    """
+    registry = _registry()
+    rules = tuple(r for r in recipe.rules if registry.get(r.signal).family not in skip_families)
+    case_sql, params = reason_case(rules)
+    con = duckdb.connect()
+    try:
+        store.register(con, "s", frame)
+        return [r[0] for r in con.execute(f"SELECT {case_sql} FROM s", params).fetchall()]
+    finally:
+        con.close()
