@@ -68,3 +68,27 @@ def test_ensure_signals_table_adds_columns(db):
 def test_bad_identifier_rejected():
     with pytest.raises(ValueError):
         store.ident("x; DROP TABLE documents")
+
+
+def test_writer_lock_refuses_second_writer(db, tmp_path):
+    with store.writer_lock(db):
+        code = (
+            "import sys; from curate.cli import main\n"
+            f"sys.exit(main(['ingest', '--db', {str(db)!r}, {str(tmp_path / 'x.jsonl')!r}]))\n"
+        )
+        (tmp_path / "x.jsonl").write_text('{"text": "hello"}\n')
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert proc.returncode == 3
+        assert "locked by another curate process" in proc.stderr
+    # released: the same command now works
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_publish_snapshot_is_readable(db):
+    with store.open_store(db) as con:
+        con.execute("INSERT INTO meta VALUES ('k', 'v')")
+    snap = store.publish_snapshot(db)
+    with store.open_store(snap, read_only=True) as con:
+        assert store.get_meta(con, "k") == "v"
+    assert not snap.with_name(snap.name + ".tmp").exists()
