@@ -333,7 +333,7 @@ def slice_frame(con: duckdb.DuckDBPyConnection, slice_id: str, threshold: float 
     params = {"slice": slice_id}
     if threshold is not None:
         params["threshold"] = threshold
-    return pl.from_arrow(con.execute(sql, params).to_arrow_table())
+    return pl.from_arrow(store.arrow(con, sql, params))
 
 
 def suite_path(db: Path, recipe_name: str) -> Path:

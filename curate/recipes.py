@@ -351,8 +351,9 @@ def build_slice(con: duckdb.DuckDBPyConnection, recipe: Recipe, run_id: int | No
         raise UsageError("no signals yet: run `curate score` first")
     _check_signals_present(con, recipe)
     if recipe.dedup.near_threshold is not None:
-        n = con.execute("SELECT count(*) FROM dup_clusters WHERE threshold = ?", [recipe.dedup.near_threshold]).fetchone()[0]
-        if n == 0:
+        from curate.dedup.lsh import dedup_thresholds
+
+        if recipe.dedup.near_threshold not in dedup_thresholds(con):
             raise UsageError(
                 f"recipe {recipe.name!r} asks for near-dedup at {recipe.dedup.near_threshold}: "
                 f"run `curate dedup --threshold {recipe.dedup.near_threshold}` first"

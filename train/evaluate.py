@@ -1,0 +1,231 @@
+"""How good is a trained model: compression of clean text, its samples, its memorization."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from train.model import GPT
+
+
+class Codec(Protocol):
+    eot_id: int
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: list[int]) -> str: ...
+
+
+def _device_of(model: GPT, device: str | torch.device | None) -> torch.device:
+    return torch.device(device) if device is not None else next(model.parameters()).device
+
+
+def _autocast(device: torch.device):
+    enabled = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@torch.no_grad()
+def bits_per_byte(
+    model: GPT,
+    tokenizer: Codec,
+    text: str,
+    device: str | torch.device | None = None,
+    block_size: int | None = None,
+    batch_size: int = 32,
+) -> float:
+    """Total negative log-likelihood of `text` in bits / its UTF-8 bytes.
+
+    Dividing by bytes, not tokens, makes the number independent of the tokenizer (as in the
+    Pile and Gopher evaluations). The text is preceded by the end-of-text id, so its first token
+    is predicted too, then cut into contiguous windows of `block_size` targets; each window
+    restarts its context, the same for every model, so comparisons stay fair.
+    """
+    n_bytes = len(text.encode("utf-8"))
+    if n_bytes == 0:
+        raise ValueError("bits_per_byte needs a non-empty text")
+    dev = _device_of(model, device)
+    T = block_size or model.config.block_size
+    if T > model.config.block_size:
+        raise ValueError(f"block_size {T} exceeds the model's {model.config.block_size}")
+    ids = torch.tensor([tokenizer.eot_id, *tokenizer.encode(text)], dtype=torch.long)
+    n_targets = len(ids) - 1
+    n_win = math.ceil(n_targets / T)
+    # pad to whole windows; padded targets are -1 and ignored by cross_entropy
+    inputs = torch.full((n_win * T,), tokenizer.eot_id, dtype=torch.long)
+    targets = torch.full((n_win * T,), -1, dtype=torch.long)
+    inputs[:n_targets] = ids[:-1]
+    targets[:n_targets] = ids[1:]
+    inputs, targets = inputs.view(n_win, T), targets.view(n_win, T)  # (W, T)
+
+    was_training = model.training
+    model.eval()
+    total_nats = 0.0
+    try:
+        for i in range(0, n_win, batch_size):
+            x = inputs[i : i + batch_size].to(dev)
+            y = targets[i : i + batch_size].to(dev)
+            with _autocast(dev):
+                logits, _ = model(x)  # (b, T, V)
+            nll = F.cross_entropy(
+                logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), ignore_index=-1, reduction="none"
+            )
+            total_nats += float(nll.double().sum())  # float64 sum: long texts add up many terms
+    finally:
+        model.train(was_training)
+    return total_nats / (math.log(2) * n_bytes)
+
+
+@torch.no_grad()
+def generate_samples(
+    model: GPT,
+    tokenizer: Codec,
+    prompts: Sequence[str],
+    max_new_tokens: int = 64,
+    seed: int = 0,
+    temperature: float = 0.8,
+    top_k: int | None = 50,
+    device: str | torch.device | None = None,
+) -> list[str]:
+    """One continuation per prompt (prompt not included), cut at the first end-of-text.
+
+    Each prompt draws from its own generator seeded from (seed, prompt text), so a sample does
+    not depend on which other prompts were asked, nor in what order.
+    """
+    dev = _device_of(model, device)
+    was_training = model.training
+    model.eval()
+    out: list[str] = []
+    try:
+        for prompt in prompts:
+            digest = hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest()
+            gen = torch.Generator(device=dev).manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+            idx = torch.tensor([[tokenizer.eot_id, *tokenizer.encode(prompt)]], dtype=torch.long, device=dev)
+            with _autocast(dev):
+                full = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, generator=gen)
+            new = full[0, idx.size(1) :].tolist()
+            if tokenizer.eot_id in new:
+                new = new[: new.index(tokenizer.eot_id)]
+            out.append(tokenizer.decode(new))
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
+    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+
+
+def generation_metrics(
+    samples: Sequence[str],
+    *,
+    quality_fn: Callable[[list[str]], np.ndarray] | None = None,
+    junk_fn: Callable[[list[str]], list[bool]] | None = None,
+) -> dict[str, float | int | None]:
+    """Generation quality of a model's samples; words are whitespace-separated, case kept.
+
+    - quality_mean: mean of quality_fn(samples) (the platform's quality classifier)
+    - junk_rate: share of samples junk_fn flags (the curation engine's own filters)
+    - repetition_4gram: per sample, duplicate 4-grams / 4-grams (1 - unique/total); mean over
+      samples that have a 4-gram (degenerate loops score high, Holtzman et al. 2020)
+    - distinct_2: unique bigrams / bigrams over all samples (Li et al. 2016)
+    A metric with nothing to measure is None.
+    """
+    samples = list(samples)
+    words = [s.split() for s in samples]
+    reps = []
+    for w in words:
+        grams = _ngrams(w, 4)
+        if grams:
+            reps.append(1.0 - len(set(grams)) / len(grams))
+    bigrams = [g for w in words for g in _ngrams(w, 2)]
+    metrics: dict[str, float | int | None] = {
+        "n_samples": len(samples),
+        "empty_rate": (sum(not s.strip() for s in samples) / len(samples)) if samples else None,
+        "mean_words": float(np.mean([len(w) for w in words])) if samples else None,
+        "repetition_4gram": float(np.mean(reps)) if reps else None,
+        "distinct_2": len(set(bigrams)) / len(bigrams) if bigrams else None,
+        "quality_mean": None,
+        "junk_rate": None,
+    }
+    if quality_fn is not None and samples:
+        scores = np.asarray(quality_fn(samples), dtype=float)
+        if scores.shape != (len(samples),):
+            raise ValueError(f"quality_fn returned shape {scores.shape}, expected ({len(samples)},)")
+        metrics["quality_mean"] = float(scores.mean())
+    if junk_fn is not None and samples:
+        flags = list(junk_fn(samples))
+        if len(flags) != len(samples):
+            raise ValueError(f"junk_fn returned {len(flags)} flags for {len(samples)} samples")
+        metrics["junk_rate"] = sum(bool(f) for f in flags) / len(samples)
+    return metrics
+
+
+def split_document(text: str, tokenizer: Codec, prompt_tokens: int = 32) -> tuple[str, str]:
+    """(prompt, continuation) split at a token boundary, for memorization probes."""
+    ids = tokenizer.encode(text)
+    return tokenizer.decode(ids[:prompt_tokens]), tokenizer.decode(ids[prompt_tokens:])
+
+
+def _split_ids(tokenizer: Codec, prompt: str, continuation: str) -> tuple[list[int], list[int]]:
+    """Tokens of prompt + continuation as the model saw them in training, cut near the seam.
+
+    Encoding the two halves apart would differ at the seam (" 44871" is one token in the
+    document, "44871" another after a split), so the whole text is encoded and cut after the
+    longest run of tokens that decodes to a prefix of the prompt.
+    """
+    full = tokenizer.encode(prompt + continuation)
+    k = min(len(tokenizer.encode(prompt)), len(full))
+    while k > 0 and not prompt.startswith(tokenizer.decode(full[:k])):
+        k -= 1
+    return full[:k], full[k:]
+
+
+@torch.no_grad()
+def memorization_rate(
+    model: GPT,
+    tokenizer: Codec,
+    prompts_with_continuations: Sequence[tuple[str, str]],
+    n_tokens: int = 32,
+    device: str | torch.device | None = None,
+    batch_size: int = 32,
+) -> float:
+    """Share of prompts whose greedy continuation reproduces the true one for n_tokens tokens.
+
+    Lee et al. 2022 ("Deduplicating Training Data Makes Language Models Better") count a
+    training document as memorized when greedy decoding from its prefix emits the exact next
+    tokens. Pairs whose continuation has fewer than n_tokens tokens cannot be judged and are
+    left out; a ValueError if none is left.
+    """
+    dev = _device_of(model, device)
+    probes: dict[int, list[tuple[list[int], list[int]]]] = {}  # grouped by prompt length
+    for prompt, continuation in prompts_with_continuations:
+        prompt_ids, rest = _split_ids(tokenizer, prompt, continuation)
+        target = rest[:n_tokens]
+        if len(target) == n_tokens:
+            p = [tokenizer.eot_id, *prompt_ids]
+            probes.setdefault(len(p), []).append((p, target))
+    n = sum(len(v) for v in probes.values())
+    if n == 0:
+        raise ValueError(f"no continuation has {n_tokens} tokens; nothing to measure")
+    was_training = model.training
+    model.eval()
+    hits = 0
+    try:
+        for length, group in probes.items():
+            for i in range(0, len(group), batch_size):
+                chunk = group[i : i + batch_size]
+                idx = torch.tensor([p for p, _ in chunk], dtype=torch.long, device=dev)  # (b, L)
+                want = torch.tensor([t for _, t in chunk], dtype=torch.long, device=dev)  # (b, n)
+                with _autocast(dev):
+                    got = model.generate(idx, n_tokens, temperature=0.0)[:, length:]  # (b, n)
+                hits += int((got == want).all(dim=1).sum())
+    finally:
+        model.train(was_training)
+    return hits / n
