@@ -63,7 +63,7 @@ def oracle(text: str, spec: SignatureSpec) -> MinHash:
 @given(texts=st.lists(any_texts, min_size=1, max_size=8), spec=st.sampled_from(SPECS))
 def test_signatures_equal_datasketch(texts, spec):
     expected = [oracle(t, spec) for t in texts]
-    for backend in ("numpy", "torch"):
+    for backend in ("numba", "numpy", "torch"):
         sigs, has_sig = signatures(texts, spec, device="cpu", backend=backend)
         assert sigs.dtype == np.uint32 and sigs.shape == (len(texts), spec.num_perm)
         for text, m, sig, has in zip(texts, expected, sigs, has_sig):
@@ -76,9 +76,10 @@ def test_signatures_equal_datasketch(texts, spec):
 def test_shingle_hashes_are_the_hashfunc_of_each_shingle(text, spec):
     hashfunc = datasketch_hashfunc(spec)
     expected = [hashfunc(s.encode("utf-8", "surrogatepass")) for s in shingles(text, spec.ngram)]
-    got = shingle_hashes(text, spec)
-    assert got.dtype == np.uint32
-    assert got.tolist() == expected
+    for backend in (None, "numpy"):
+        got = shingle_hashes(text, spec, backend=backend)
+        assert got.dtype == np.uint32
+        assert got.tolist() == expected, backend
 
 
 def test_long_texts_and_sub_batches_equal_one_at_a_time():
@@ -88,15 +89,39 @@ def test_long_texts_and_sub_batches_equal_one_at_a_time():
     texts += ["", "tiny", "日本語" * 400]
     spec = SignatureSpec(num_perm=64, seed=5)
     whole, has_whole = signatures(texts, spec)
-    for max_chars in (1, 5000):
-        split, has_split = signatures(texts, spec, max_batch_chars=max_chars)
-        assert np.array_equal(split, whole) and np.array_equal(has_split, has_whole)
-    torch_sigs, _ = signatures(texts, spec, backend="torch")
-    assert np.array_equal(torch_sigs, whole)
+    for max_chars in (1, 5000):  # many sub-batches: the prefetching thread's path
+        for threads in (None, 1, 2):
+            split, has_split = signatures(texts, spec, max_batch_chars=max_chars, threads=threads)
+            assert np.array_equal(split, whole) and np.array_equal(has_split, has_whole)
+    for backend in ("numpy", "torch"):
+        other, has_other = signatures(texts, spec, backend=backend)
+        assert np.array_equal(other, whole) and np.array_equal(has_other, has_whole)
     for text, sig, has in zip(texts, whole, has_whole):
         one, has_one = signatures([text], spec)
         assert np.array_equal(one[0], sig) and has_one[0] == has
         assert np.array_equal(sig, oracle(text, spec).hashvalues)
+
+
+def test_long_tokens_and_many_documents():
+    # words longer than the kernel's power table (mh._TABLE bytes) take its _pow64 path
+    long_word = "x" * (mh._TABLE + 7)
+    texts = [f"a {long_word} b c d e {long_word}y f", "日" * (mh._TABLE + 3) + " z", long_word]
+    spec = SignatureSpec(num_perm=32, ngram=2)
+    sigs, has_sig = signatures(texts, spec)
+    for text, sig, has in zip(texts, sigs, has_sig):
+        assert np.array_equal(sig, oracle(text, spec).hashvalues) and has == bool(shingles(text, 2))
+    rng = np.random.default_rng(2)
+    many = [" ".join(rng.choice(["Alpha", "beta", "ΓΑΜΜΑ", "δ"], int(rng.integers(0, 40)))) for _ in range(3000)]
+    spec = SignatureSpec(num_perm=16, ngram=3)
+    assert all(np.array_equal(x, y) for x, y in zip(signatures(many, spec), signatures(many, spec, backend="numpy")))
+
+
+def test_nfkc_by_lines_equals_nfkc():
+    pieces = ["a", "e\u0301", "\u0301", "ﬁ", "\n", "\uff0c", "\xa0", "\u1100\u1161", "\u11a8", "Å", "\u212b", "日", "\ud800"]
+    rng = np.random.default_rng(4)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces, int(rng.integers(0, 12))))
+        assert mh._nfkc(text) == unicodedata.normalize("NFKC", text), ascii(text)
 
 
 def test_short_documents_get_no_signature():
@@ -133,6 +158,14 @@ def test_non_ascii_whitespace_list_matches_str_isspace():
     assert set(np.flatnonzero(mh._ascii_whitespace(buf)).tolist()) == {ord(c) for c in ascii_ws}
     # NFKC maps the others to U+0020 or leaves them; either way split() sees whitespace
     assert all(unicodedata.normalize("NFKC", c).isspace() for c in expected)
+
+
+def test_kernel_character_classes_match_python():
+    mh._numba_kernels()  # the compiled predicates when numba is there, else the Python ones
+    cps = range(sys.maxunicode + 1)
+    assert {cp for cp in cps if mh._is_space(cp)} == {cp for cp in cps if chr(cp).isspace()}
+    assert {cp for cp in cps if mh._is_unspaced(cp)} == {cp for cp in cps if mh._UNSPACED.match(chr(cp))}
+    assert mh._ASCII_SPACE.tolist() == [chr(c).isspace() for c in range(128)]
 
 
 def test_poly64_hash_matches_its_definition():

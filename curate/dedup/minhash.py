@@ -33,18 +33,33 @@ polynomial, it is computable for every shingle of a batch at once from one prefi
 over the batch's bytes (K is odd, hence invertible mod 2**64), which is what makes it
 far faster in numpy than calling xxhash once per shingle from Python. ``xxh32``
 (xxhash.xxh32, seed 0) and ``sha1_hash32`` (datasketch's default) are offered as well.
+
+Backends (same bits, checked against datasketch in tests/test_minhash.py):
+  * ``numba`` (CPU default): Python only normalizes (NFKC + casefold of non-ASCII texts)
+    and encodes a batch into one byte buffer; one compiled pass per document splits the
+    words, hashes the shingles and takes the permutation minimum, with no
+    (shingles x num_perm) temporaries. Documents run in parallel over all cores
+    (``threads``) while Python prepares the next batch. poly64 only; the other hashes
+    call Python per shingle and take the numpy path.
+  * ``numpy``: the same arithmetic as whole-array operations (used when numba is missing).
+  * ``torch`` (default on GPUs): shingle hashes on the CPU (numba), permutations and
+    minimum on the device.
 """
 from __future__ import annotations
 
 import hashlib
 import re
 import struct
+import threading
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 import xxhash
+
+from curate.dedup.lsh_params import band_hashes, lsh_params  # noqa: F401  (re-exported for lsh.py)
 
 if TYPE_CHECKING:
     from datasketch import LeanMinHash
@@ -292,8 +307,8 @@ def _group_hashes(
     return counts, np.fromiter(it, dtype=np.uint32, count=total)
 
 
-def shingle_batch(texts: Sequence[str], spec: SignatureSpec) -> ShingleBatch:
-    """Tokenize and hash every shingle of ``texts``; the CPU half of :func:`signatures`."""
+def _shingle_batch_numpy(texts: Sequence[str], spec: SignatureSpec) -> ShingleBatch:
+    """Tokenize and hash every shingle of ``texts`` with whole-array numpy operations."""
     groups: dict[bool, tuple[list[int], list[str]]] = {False: ([], []), True: ([], [])}
     for i, text in enumerate(texts):
         norm = _normalize(text)
@@ -323,10 +338,281 @@ def shingle_batch(texts: Sequence[str], spec: SignatureSpec) -> ShingleBatch:
     )
 
 
-def shingle_hashes(text: str, spec: SignatureSpec) -> np.ndarray:
-    """uint32 ``H(shingle)`` for the shingles of ``text``: what datasketch's hashfunc returns."""
-    return shingle_batch([text], spec).hashes
+# --------------------------------------------------------------------------- numba kernels
+# Plain Python, compiled by _numba_kernels() on first use: importing numba costs about half
+# a second that `import curate` should not pay. Compiling rebinds these module names to
+# the compiled dispatchers, so compiled kernels call compiled helpers; cache=True keeps
+# the machine code in __pycache__ between processes. The kernel reads the UTF-8 bytes of
+# the normalized text and reproduces shingles() exactly: str.split()'s whitespace,
+# text.lower() for ASCII texts (Python casefolds the others), the character-mode rule.
 
+_U0, _U1, _U32 = np.uint64(0), np.uint64(1), np.uint64(32)
+_UK = np.uint64(_POLY_K)
+_USEP = np.uint64(0x20 + 1)  # a joining space enters the polynomial as (0x20 + 1) * K**i
+_UM32 = np.uint64(_M32)
+_UF64_S, _UF64_M1, _UF64_M2 = np.uint64(_FMIX64[0]), np.uint64(_FMIX64[1]), np.uint64(_FMIX64[3])
+_UF32_S1, _UF32_M1, _UF32_S2, _UF32_M2 = (np.uint64(c) for c in _FMIX32[:4])
+_LANES = 32  # shingle hashes padded to this multiple so the vectorized minimum has no tail
+_TABLE = 1024  # K**-i for i < _TABLE, one lookup per token; longer tokens use _pow64
+prange = range  # numba.prange once compiled
+
+
+def _power_table(k: int) -> np.ndarray:
+    out = np.full(_TABLE + 1, k, dtype=np.uint64)
+    out[0] = 1
+    return np.multiply.accumulate(out)  # wraps mod 2**64, as intended
+
+
+_K_INV_POW = _power_table(_POLY_K_INV)
+_UK_INV = np.uint64(_POLY_K_INV)
+_ASCII_SPACE = np.array([chr(c).isspace() for c in range(128)])
+# (byte + 1) after text.lower(); casefolded (non-ASCII) texts contain no A-Z to lower
+_ASCII_VALUE = np.array([ord(chr(c).lower()) + 1 for c in range(128)], dtype=np.uint64)
+
+
+def _is_space(cp):
+    """str.isspace() of a code point: what str.split() splits on."""
+    if cp < 0x80:
+        return 9 <= cp <= 13 or 28 <= cp <= 32
+    return (cp == 0x85 or cp == 0xA0 or cp == 0x1680 or 0x2000 <= cp <= 0x200A or cp == 0x2028
+            or cp == 0x2029 or cp == 0x202F or cp == 0x205F or cp == 0x3000)
+
+
+def _is_unspaced(cp):
+    """The code point ranges of _UNSPACED."""
+    return (0x0E00 <= cp <= 0x0EFF or 0x1000 <= cp <= 0x109F or 0x1780 <= cp <= 0x17FF
+            or 0x3040 <= cp <= 0x30FF or 0x3400 <= cp <= 0x4DBF or 0x4E00 <= cp <= 0x9FFF
+            or 0xF900 <= cp <= 0xFAFF or 0x20000 <= cp <= 0x3134F)
+
+
+def _code_point(buf, i):
+    """(code point, byte length) of the UTF-8 sequence at buf[i]; the buffer is valid UTF-8
+    (surrogates included, as 'surrogatepass' writes them) because Python encoded it."""
+    c = np.int64(buf[i])
+    if c < 0x80:
+        return c, 1
+    if c < 0xE0:
+        return ((c & 0x1F) << 6) | (np.int64(buf[i + 1]) & 0x3F), 2
+    if c < 0xF0:
+        return ((c & 0x0F) << 12) | ((np.int64(buf[i + 1]) & 0x3F) << 6) | (np.int64(buf[i + 2]) & 0x3F), 3
+    return (((c & 0x07) << 18) | ((np.int64(buf[i + 1]) & 0x3F) << 12)
+            | ((np.int64(buf[i + 2]) & 0x3F) << 6) | (np.int64(buf[i + 3]) & 0x3F)), 4
+
+
+def _char_mode(buf, lo, hi):
+    """_is_char_mode() of the document buf[lo:hi]."""
+    for i in range(lo, hi):  # the unspaced scripts all start at U+0E00: 3-byte sequences
+        if buf[i] >= 0xE0:
+            break
+    else:
+        return False
+    nonspace = 0
+    unspaced = 0
+    i = lo
+    while i < hi:
+        if buf[i] < 0x80:  # a branch, not a select, so i does not wait for the load
+            nonspace += not _is_space(buf[i])
+            i += 1
+            continue
+        cp, n = _code_point(buf, i)
+        if not _is_space(cp):
+            nonspace += 1
+            unspaced += _is_unspaced(cp)
+        i += n
+    return unspaced > 0 and 2 * unspaced >= nonspace
+
+
+def _pow64(base, e):
+    """base**e mod 2**64 by squaring (tokens longer than _TABLE bytes only)."""
+    r = _U1
+    while e > 0:
+        if e & 1:
+            r *= base
+        base *= base
+        e >>= 1
+    return r
+
+
+def _poly_finish(p, length):
+    h = p ^ np.uint64(length)
+    h ^= h >> _UF64_S
+    h *= _UF64_M1
+    h ^= h >> _UF64_S
+    h *= _UF64_M2
+    h ^= h >> _UF64_S
+    return np.uint32(h >> _U32)
+
+
+def _doc_shingle_hashes(buf, lo, hi, ngram, out):
+    """Writes H(shingle) of every shingle of the document buf[lo:hi], in order, to out;
+    returns how many. Tokens are words, or code points in character mode.
+
+    The document's shingle stream is its tokens joined by one space (word mode) or by
+    nothing; with P(x) = sum over the stream's bytes before position x of
+    (byte + 1) * K**pos, a shingle spanning [s, e) has polynomial (P(e) - P(s)) * K**-s.
+    So each token is hashed once, and each shingle costs one multiply, whatever ngram is.
+    """
+    char_mode = _char_mode(buf, lo, hi)
+    sep = 0 if char_mode else 1
+    ring_p = np.empty(ngram, np.uint64)  # P(s) of the last ngram tokens' starts s
+    ring_inv = np.empty(ngram, np.uint64)  # K**-s
+    ring_pos = np.empty(ngram, np.int64)  # s
+    w = 0  # next ring slot; after a write it holds the oldest token's start
+    n_tok = 0
+    n_out = 0
+    big_p, k_s, k_inv_s, pos = _U0, _U1, _U1, 0  # P, K**s, K**-s, s at the current token's start
+    in_token = False
+    tp, kp, length = _U0, _U1, 0  # the current token's own polynomial (from K**0), K**len, len
+    i = lo
+    while i <= hi:
+        if i < hi:
+            c = np.int64(buf[i])
+            if c < 0x80 and not char_mode and not _ASCII_SPACE[c]:
+                # ASCII letters of a word, the common case: a tight loop
+                if not in_token:
+                    tp, kp, length, in_token = _U0, _U1, 0, True
+                while True:
+                    tp += _ASCII_VALUE[c] * kp
+                    kp *= _UK
+                    length += 1
+                    i += 1
+                    if i == hi:
+                        break
+                    c = np.int64(buf[i])
+                    if c >= 0x80 or _ASCII_SPACE[c]:
+                        break
+                continue
+            n = 1
+            if c < 0x80:
+                space = _ASCII_SPACE[c]
+            else:
+                c, n = _code_point(buf, i)
+                space = _is_space(c)
+        else:
+            c, n, space = 0x20, 1, True  # a final space closes the last token
+        if in_token and (space or char_mode):
+            ring_p[w], ring_inv[w], ring_pos[w] = big_p, k_inv_s, pos
+            w = w + 1 if w + 1 < ngram else 0
+            n_tok += 1
+            in_token = False
+            big_p += k_s * tp  # P at the token's end
+            if n_tok >= ngram:
+                out[n_out] = _poly_finish((big_p - ring_p[w]) * ring_inv[w], pos + length - ring_pos[w])
+                n_out += 1
+            k_s *= kp  # K**length
+            if sep:
+                big_p += _USEP * k_s
+                k_s *= _UK
+            step = length + sep
+            k_inv_s *= _K_INV_POW[step] if step < _TABLE else _pow64(_UK_INV, step)
+            pos += step
+        if space:
+            i += n
+            continue
+        if not in_token:
+            tp, kp, length, in_token = _U0, _U1, 0, True
+        if c < 0x80:
+            tp += _ASCII_VALUE[c] * kp
+            kp *= _UK
+            length += 1
+            i += 1
+            continue
+        for j in range(i, i + n):
+            tp += (np.uint64(buf[j]) + _U1) * kp
+            kp *= _UK
+        length += n
+        i += n
+    return n_out
+
+
+def _doc_minhash(hashes, a, b, row):
+    """row[k] = min over the shingles of (a[k] * fmix32(h) + b[k]) mod 2**32.
+
+    Permutation-outer: the inner loop is a min-reduction over contiguous hashes, which
+    LLVM vectorizes; padding with a repeat of the first hash (min is idempotent) spares
+    it a scalar tail.
+    """
+    n = hashes.shape[0]
+    padded = (n + _LANES - 1) // _LANES * _LANES
+    hv = np.empty(padded, np.uint32)
+    for j in range(n):
+        h = np.uint64(hashes[j])
+        h ^= h >> _UF32_S1
+        h = (h * _UF32_M1) & _UM32
+        h ^= h >> _UF32_S2
+        h = (h * _UF32_M2) & _UM32
+        h ^= h >> _UF32_S1
+        hv[j] = np.uint32(h)
+    for j in range(n, padded):
+        hv[j] = hv[0]
+    for k in range(a.shape[0]):
+        ak, bk = a[k], b[k]
+        m = np.uint32(_M32)
+        for j in range(padded):
+            m = min(m, np.uint32(ak * hv[j] + bk))  # uint32 wraparound = mod 2**32
+        row[k] = m
+
+
+def _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs):
+    lo, hi = offsets[d], offsets[d + 1]
+    n = _doc_shingle_hashes(buf, lo, hi, ngram, hashes[lo:hi])  # shingles <= bytes
+    counts[d] = n
+    if n > 0 and a.shape[0] > 0:
+        _doc_minhash(hashes[lo : lo + n], a, b, sigs[d])
+
+
+def _batch_kernel(buf, offsets, ngram, a, b, hashes, counts, sigs):
+    """Document d: buf[offsets[d]:offsets[d+1]]; its shingle hashes go to hashes[offsets[d]:]
+    (counts[d] of them) and, unless a is empty, its signature to sigs[d]."""
+    for d in range(counts.shape[0]):
+        _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs)
+
+
+def _batch_kernel_parallel(buf, offsets, ngram, a, b, hashes, counts, sigs):
+    for d in prange(counts.shape[0]):
+        _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs)
+
+
+_KERNEL_HELPERS = ("_is_space", "_is_unspaced", "_code_point", "_char_mode", "_pow64", "_poly_finish",
+                   "_doc_shingle_hashes", "_doc_minhash", "_doc_kernel")
+_INLINED = ("_is_space", "_is_unspaced", "_code_point", "_poly_finish")
+_COMPILE_LOCK = threading.Lock()
+
+
+_COMPILED: list = []  # [(serial, parallel) or None] once _numba_kernels() has run
+
+
+def _numba_kernels() -> tuple[Callable, Callable] | None:
+    """(serial, parallel) batch kernels, or None when numba is not installed.
+
+    The parallel kernel uses numba's default threading layer; with only GNU OpenMP
+    available that layer is not fork-safe, so start worker processes with "spawn".
+    """
+    with _COMPILE_LOCK:
+        if not _COMPILED:
+            _COMPILED.append(_compile_kernels())
+        return _COMPILED[0]
+
+
+def _compile_kernels() -> tuple[Callable, Callable] | None:
+    try:
+        import numba
+    except ImportError:
+        return None
+    module = globals()
+    module["prange"] = numba.prange
+    jit = numba.njit(cache=True, nogil=True)
+    # numba-IR inlining: LLVM does not inline across separately cached functions
+    inline = numba.njit(cache=True, nogil=True, inline="always")
+    for name in _KERNEL_HELPERS:
+        module[name] = (inline if name in _INLINED else jit)(module[name])
+    serial = jit(_batch_kernel)
+    parallel = numba.njit(cache=True, nogil=True, parallel=True)(_batch_kernel_parallel)
+    return serial, parallel
+
+
+def numba_available() -> bool:
+    return _numba_kernels() is not None
 
 # --------------------------------------------------------------------------- permutations
 
@@ -425,41 +711,163 @@ def _sub_batches(texts: Sequence[str], max_chars: int) -> list[tuple[int, int]]:
     return ranges
 
 
+def _nfkc(text: str) -> str:
+    """unicodedata.normalize("NFKC", text), fully normalizing only the lines that need it.
+
+    CPython's full normalization runs ~20x slower than its quick check, and one full-width
+    comma sends a whole document through it. A line feed is a starter that never composes,
+    decomposes or reorders, so NFKC of the text is NFKC of each line, joined.
+    """
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    return "\n".join(
+        line if unicodedata.is_normalized("NFKC", line) else unicodedata.normalize("NFKC", line)
+        for line in text.split("\n")
+    )
+
+
+def _encode_batch(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(UTF-8 bytes of the texts back to back, int64 offsets [n + 1]) for the numba kernel.
+
+    ASCII texts go as they are (the kernel lowercases A-Z: _normalize's text.lower());
+    the others are NFKC-normalized and casefolded here, as _normalize does.
+    """
+    encoded = [
+        t.encode("ascii") if t.isascii() else _nfkc(t).casefold().encode("utf-8", "surrogatepass")
+        for t in texts
+    ]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
+
+
+def _run_kernel(
+    buf: np.ndarray, offsets: np.ndarray, spec: SignatureSpec, sigs: np.ndarray | None, threads: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shingle hashes (uncompacted: document d's at hashes[offsets[d]:]) and counts; fills
+    sigs unless it is None."""
+    serial, parallel = _numba_kernels()
+    n = len(offsets) - 1
+    hashes = np.empty(len(buf), dtype=np.uint32)
+    counts = np.zeros(n, dtype=np.int64)
+    if sigs is None:
+        a = b = np.empty(0, dtype=np.uint32)
+        sigs = np.empty((n, 0), dtype=np.uint32)
+    else:
+        a, b = permutations(spec)
+    if threads == 1 or n < 2:
+        serial(buf, offsets, spec.ngram, a, b, hashes, counts, sigs)
+    elif threads is None:
+        parallel(buf, offsets, spec.ngram, a, b, hashes, counts, sigs)
+    else:
+        import numba
+
+        before = numba.get_num_threads()
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            parallel(buf, offsets, spec.ngram, a, b, hashes, counts, sigs)
+        finally:
+            numba.set_num_threads(before)
+    return hashes, counts
+
+
+def _compact(hashes: np.ndarray, offsets: np.ndarray, counts: np.ndarray) -> ShingleBatch:
+    docs = np.flatnonzero(counts)
+    n_sh = counts[docs]
+    seg_starts = np.cumsum(n_sh) - n_sh
+    idx = np.repeat(offsets[docs] - seg_starts, n_sh) + np.arange(int(n_sh.sum()), dtype=np.int64)
+    return ShingleBatch(hashes[idx], seg_starts, docs, counts > 0)
+
+
+def _shingle_batch(texts: Sequence[str], spec: SignatureSpec, threads: int | None = None) -> ShingleBatch:
+    """Hashes of every shingle of ``texts``: the numba kernel for poly64 when numba is
+    installed, else (or for xxh32 / sha1) the numpy path."""
+    if spec.hash_name == HASH_POLY64 and _numba_kernels() is not None:
+        buf, offsets = _encode_batch(texts)
+        hashes, counts = _run_kernel(buf, offsets, spec, None, threads)
+        return _compact(hashes, offsets, counts)
+    return _shingle_batch_numpy(texts, spec)
+
+
+def shingle_hashes(text: str, spec: SignatureSpec, backend: str | None = None) -> np.ndarray:
+    """uint32 ``H(shingle)`` for the shingles of ``text``: what datasketch's hashfunc returns.
+
+    ``backend="numpy"`` forces the numpy tokenizer (the numba one is the default).
+    """
+    if backend == "numpy":
+        return _shingle_batch_numpy([text], spec).hashes
+    return _shingle_batch([text], spec).hashes
+
+
+def _prefetched(texts: Sequence[str], ranges: list[tuple[int, int]], prepare: Callable, ahead: bool) -> Iterator:
+    """prepare(texts[lo:hi]) for each range, the next one computed in a thread while the
+    caller works on the current one (the kernels release the GIL) when ``ahead``."""
+    if not ahead or len(ranges) < 2:
+        for lo, hi in ranges:
+            yield lo, hi, prepare(texts[lo:hi])
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="minhash-prepare") as pool:
+        pending = pool.submit(prepare, texts[ranges[0][0] : ranges[0][1]])
+        for i, (lo, hi) in enumerate(ranges):
+            prepared = pending.result()
+            if i + 1 < len(ranges):
+                nlo, nhi = ranges[i + 1]
+                pending = pool.submit(prepare, texts[nlo:nhi])
+            yield lo, hi, prepared
+
+
+BACKENDS = ("numba", "numpy", "torch")
+
+
 def signatures(
     texts: Sequence[str],
     spec: SignatureSpec = SignatureSpec(),
     device: str = "cpu",
     backend: str | None = None,
-    max_batch_chars: int = 1 << 21,
+    max_batch_chars: int = 1 << 22,
+    threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """MinHash signatures of a batch: (sigs uint32 [n, num_perm], has_sig bool [n]).
 
     uint32 is datasketch's own storage dtype for affine32. Rows with has_sig False (fewer
     tokens than ``spec.ngram``) hold datasketch's empty value 2**32-1 and must be skipped
-    by LSH. ``backend``: "numpy" or "torch"; default numpy on "cpu", torch on any other
-    device (e.g. "cuda"); ``device="cpu", backend="torch"`` runs the torch kernel on CPU.
-    Texts are processed ``max_batch_chars`` at a time, which bounds memory (about 60
-    bytes per character) independently of ``len(texts)``.
+    by LSH. ``backend``: "numba", "numpy" or "torch"; default numba on "cpu" (numpy if
+    numba is missing), torch on any other device (e.g. "cuda"); ``device="cpu",
+    backend="torch"`` runs the torch kernel on CPU. ``threads``: CPU threads for the numba
+    kernel, None = numba's default (all cores, or NUMBA_NUM_THREADS); 1 keeps everything
+    on the calling thread. Texts are processed ``max_batch_chars`` at a time, which bounds
+    the working memory (numba: about 6 bytes per character plus the output rows; numpy:
+    about 60) independently of ``len(texts)``.
     """
-    backend = backend or ("numpy" if device == "cpu" else "torch")
-    if backend not in ("numpy", "torch"):
-        raise ValueError(f"backend must be 'numpy' or 'torch', got {backend!r}")
+    if backend is None:
+        backend = "torch" if device != "cpu" else ("numba" if _numba_kernels() is not None else "numpy")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "numba" and _numba_kernels() is None:
+        raise ValueError("backend 'numba' needs the numba package")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1 or None, got {threads}")
     sigs = np.full((len(texts), spec.num_perm), EMPTY_VALUE, dtype=np.uint32)
     has_sig = np.zeros(len(texts), dtype=bool)
-    for lo, hi in _sub_batches(texts, max_batch_chars):
-        batch = shingle_batch(texts[lo:hi], spec)
+    ranges = _sub_batches(texts, max_batch_chars)
+    if backend == "numba" and spec.hash_name == HASH_POLY64:
+        for lo, hi, (buf, offsets) in _prefetched(texts, ranges, _encode_batch, ahead=threads != 1):
+            _, counts = _run_kernel(buf, offsets, spec, sigs[lo:hi], threads)
+            has_sig[lo:hi] = counts > 0
+        return sigs, has_sig
+    for lo, hi in ranges:
+        batch = _shingle_batch(texts[lo:hi], spec, threads) if backend == "torch" else _shingle_batch_numpy(texts[lo:hi], spec)
         has_sig[lo:hi] = batch.has_sig
         if not len(batch.hashes):
             continue
         out = sigs[lo:hi]
-        if backend == "numpy":
-            # 8 MiB of uint32 work per chunk: long contiguous rows, measured fastest
-            _minhash_numpy(batch, spec, out, chunk=max(1024, (1 << 21) // spec.num_perm))
-        else:
+        if backend == "torch":
             per_chunk = (1 << 27 if device != "cpu" else 1 << 21) // spec.num_perm
             _minhash_torch(batch, spec, out, device, chunk=max(1024, per_chunk))
+        else:
+            # 8 MiB of uint32 work per chunk: long contiguous rows, measured fastest
+            _minhash_numpy(batch, spec, out, chunk=max(1024, (1 << 21) // spec.num_perm))
     return sigs, has_sig
-
 
 # --------------------------------------------------------------------------- similarity
 
