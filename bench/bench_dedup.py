@@ -17,7 +17,6 @@ working memory. Prints markdown tables.
 from __future__ import annotations
 
 import argparse
-import glob
 import gzip
 import json
 import multiprocessing as mp

@@ -17,6 +17,23 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress or logs on stderr")
 
 
+def _add_engine(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (default) or ray: the same stages on Ray Data (extra [distributed])")
+    p.add_argument("--address", default=None, help="Ray cluster address (ray://host:10001 or auto)")
+    p.add_argument("--work-dir", type=Path, default=None,
+                   help="with --engine ray: a folder the driver and every worker see, for Parquet shards")
+
+
+def _ray_options(args):
+    from curate.engines import require_ray
+
+    require_ray()
+    from curate.engines.ray import RayOptions
+
+    return RayOptions(address=args.address, work_dir=args.work_dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="curate",
@@ -73,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--batch-size", type=int, default=2000)
+    _add_engine(p)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("quality", help="train or evaluate the fastText quality classifier",
@@ -103,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (signatures)")
     p.add_argument("--explain", metavar="DOC_ID", default=None, help="list a document's cluster")
+    _add_engine(p)
     p.set_defaults(func=cmd_dedup)
 
     p = sub.add_parser("slice", help="build a slice from a recipe (a shipped name or a YAML path)",
@@ -141,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-validate", action="store_true", help="skip the Great Expectations suite")
     p.add_argument("--exit-5-when-idle", action="store_true",
                    help="exit with 5 instead of 0 when there was nothing to do")
+    _add_engine(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("check", help="verify the store's invariants (nothing lost, every drop explained)",
@@ -179,6 +199,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-text", type=Path, required=True)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("app", help="open the dashboard (Streamlit) on a store",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--db", type=Path, default=Path("curate.duckdb"), help="the DuckDB store (default: ./curate.duckdb)")
+    p.add_argument("--port", type=int, default=None, help="port (default 8501)")
+    p.set_defaults(func=cmd_app)
+
+    p = sub.add_parser("audit", help="corpus audit as tables; --html writes a self-contained report",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_common(p)
+    p.add_argument("--slice", default=None, help="only this slice's drop reasons (name or id)")
+    p.add_argument("--html", type=Path, default=None, metavar="FILE", help="also write an offline HTML report")
+    p.set_defaults(func=cmd_audit)
     return parser
 
 
@@ -296,7 +328,14 @@ def cmd_score(args) -> int:
     with jobs.recorded_run(args.db, "score", vars_of(args)) as ctx:
         total = ctx.con.execute("SELECT count(*) FROM documents").fetchone()[0]
         bar = Progress("score", total, quiet=args.quiet)
-        rep = jobs.score(ctx.con, args.db, workers=args.workers, batch_size=args.batch_size, on_batch=bar.update)
+        if args.engine == "ray":
+            from curate.engines.ray import score_ray
+
+            rep = score_ray(ctx.con, args.db, opts=_ray_options(args), batch_size=args.batch_size,
+                            on_batch=bar.update)
+        else:
+            rep = jobs.score(ctx.con, args.db, workers=args.workers, batch_size=args.batch_size,
+                             on_batch=bar.update)
         bar.close()
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
                          counts_json=json.dumps({"scored": rep.scored, "rescored_stale": rep.rescored_stale}))
@@ -357,7 +396,13 @@ def cmd_dedup(args) -> int:
         total = ctx.con.execute("SELECT count(*) FROM documents ANTI JOIN minhash USING (doc_id)").fetchone()[0]
         bar = Progress("signatures", total, quiet=args.quiet)
         for t in thresholds:
-            reports.append(lsh.dedup(ctx.con, t, spec, ctx.run_id, device=device, on_batch=bar.update))
+            if args.engine == "ray":
+                from curate.engines.ray import dedup_ray
+
+                reports.append(dedup_ray(ctx.con, t, spec, ctx.run_id, db=args.db, opts=_ray_options(args),
+                                         device=device, on_batch=bar.update))
+            else:
+                reports.append(lsh.dedup(ctx.con, t, spec, ctx.run_id, device=device, on_batch=bar.update))
         bar.close()
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
                          counts_json=json.dumps([r.__dict__ for r in reports]))
@@ -424,6 +469,7 @@ def cmd_run(args) -> int:
     rep = jobs.run_pipeline(
         args.db, recipe, args.input, opts=opts, out=args.out, formats=args.format or ["parquet"],
         device=args.device, workers=args.workers, validate_slice=not args.no_validate,
+        engine=args.engine, ray_opts=_ray_options(args) if args.engine == "ray" else None,
         on_stage=lambda name: log(f"stage: {name}", quiet=args.quiet),
     )
     if rep.nothing_to_do:
@@ -512,6 +558,18 @@ def cmd_eval(args) -> int:
     ckpt = load_checkpoint(row[0], device, tokenizer=tok.name)
     print(f"{args.run} on {args.val_text}: {bits_per_byte(ckpt.model, tok, text, device):.4f} bits/byte")
     return int(ExitCode.OK)
+
+
+def cmd_app(args) -> int:
+    from curate.dashboard.launch import launch
+
+    return launch(args.db, args.port)
+
+
+def cmd_audit(args) -> int:
+    from curate.audit import run_audit
+
+    return run_audit(args.db, args.slice, args.html)
 
 
 if __name__ == "__main__":

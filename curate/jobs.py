@@ -455,6 +455,8 @@ def run_pipeline(
     workers: int | None = None,
     validate_slice: bool = True,
     on_stage: Callable[[str], None] | None = None,
+    engine: str = "local",
+    ray_opts=None,
 ) -> PipelineReport:
     """`curate run`: ingest new files -> score -> dedup -> slice -> validate -> export.
 
@@ -486,11 +488,20 @@ def run_pipeline(
                              message="no new input; slice and exports are up to date")
             return rep
         stage("score")
-        rep.scored = score(con, db, workers=workers).scored
+        if engine == "ray":
+            from curate.engines.ray import dedup_ray, score_ray
+
+            rep.scored = score_ray(con, db, opts=ray_opts).scored
+        else:
+            rep.scored = score(con, db, workers=workers).scored
         if recipe.dedup.near_threshold is not None:
             stage("dedup")
-            rep.dedup.append(lsh.dedup(con, recipe.dedup.near_threshold, minhash.SignatureSpec(), ctx.run_id,
-                                       device=pick_signature_device(device)))
+            spec, dev = minhash.SignatureSpec(), pick_signature_device(device)
+            if engine == "ray":
+                rep.dedup.append(dedup_ray(con, recipe.dedup.near_threshold, spec, ctx.run_id, db=db,
+                                           opts=ray_opts, device=dev))
+            else:
+                rep.dedup.append(lsh.dedup(con, recipe.dedup.near_threshold, spec, ctx.run_id, device=dev))
         stage("slice")
         rep.slice = recipes_mod.build_slice(con, recipe, ctx.run_id)
         if validate_slice:

@@ -423,13 +423,15 @@ def resolve_slice(con: duckdb.DuckDBPyConnection, name_or_id: str) -> tuple[str,
     return row[0], row[1]
 
 
-def evaluate_frame(recipe: Recipe, frame, *, skip_families: tuple[str, ...] = ()) -> list[str | None]:
+def evaluate_frame(recipe: Recipe, frame, *, skip_families: tuple[str, ...] = (),
+                   skip_signals: tuple[str, ...] = ()) -> list[str | None]:
     """First failing rule per row of an in-memory signals frame (no dedup), same SQL as slices.
 
     Used to ask "would the curation engine drop this text?" of generated samples.
     """
     registry = _registry()
-    rules = tuple(r for r in recipe.rules if registry.get(r.signal).family not in skip_families)
+    rules = tuple(r for r in recipe.rules
+                  if registry.get(r.signal).family not in skip_families and r.signal not in skip_signals)
     case_sql, params = reason_case(rules)
     con = duckdb.connect()
     try:

@@ -96,23 +96,31 @@ def generate_samples(
     """One continuation per prompt (prompt not included), cut at the first end-of-text.
 
     Each prompt draws from its own generator seeded from (seed, prompt text), so a sample does
-    not depend on which other prompts were asked, nor in what order.
+    not depend on which other prompts were asked, nor in what order (up to floating-point
+    differences of batched products). Prompts of equal token length are decoded together.
     """
     dev = _device_of(model, device)
     was_training = model.training
     model.eval()
-    out: list[str] = []
+    out: list[str] = [""] * len(prompts)
+    groups: dict[int, list[tuple[int, list[int]]]] = {}
+    for i, prompt in enumerate(prompts):
+        ids = [tokenizer.eot_id, *tokenizer.encode(prompt)]
+        groups.setdefault(len(ids), []).append((i, ids))
     try:
-        for prompt in prompts:
-            digest = hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest()
-            gen = torch.Generator(device=dev).manual_seed(int.from_bytes(digest[:8], "little") >> 1)
-            idx = torch.tensor([[tokenizer.eot_id, *tokenizer.encode(prompt)]], dtype=torch.long, device=dev)
+        for members in groups.values():
+            gens = []
+            for i, _ in members:
+                digest = hashlib.sha256(f"{seed}\x00{prompts[i]}".encode()).digest()
+                gens.append(torch.Generator(device=dev).manual_seed(int.from_bytes(digest[:8], "little") >> 1))
+            idx = torch.tensor([ids for _, ids in members], dtype=torch.long, device=dev)
             with _autocast(dev):
-                full = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, generator=gen)
-            new = full[0, idx.size(1) :].tolist()
-            if tokenizer.eot_id in new:
-                new = new[: new.index(tokenizer.eot_id)]
-            out.append(tokenizer.decode(new))
+                full = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, generator=gens)
+            for row, (i, _) in enumerate(members):
+                new = full[row, idx.size(1) :].tolist()
+                if tokenizer.eot_id in new:
+                    new = new[: new.index(tokenizer.eot_id)]
+                out[i] = tokenizer.decode(new)
     finally:
         model.train(was_training)
     return out

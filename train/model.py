@@ -160,9 +160,13 @@ class GPT(nn.Module):
         max_new_tokens: int,
         temperature: float = 1.0,
         top_k: int | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
     ) -> torch.Tensor:
-        """Extend idx (B, T) by max_new_tokens; temperature 0 means greedy decoding."""
+        """Extend idx (B, T) by max_new_tokens; temperature 0 means greedy decoding.
+
+        `generator` may be a list with one generator per row, so each row's sample is
+        drawn from its own stream whatever else is in the batch.
+        """
         for _ in range(max_new_tokens):
             idx_cond = idx[:, -self.config.block_size :]  # (B, <=block_size)
             logits, _ = self(idx_cond)
@@ -175,6 +179,10 @@ class GPT(nn.Module):
                     kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
                     logits = logits.masked_fill(logits < kth, float("-inf"))
                 probs = F.softmax(logits, dim=-1)
-                idx_next = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
+                if isinstance(generator, list):
+                    idx_next = torch.cat([torch.multinomial(probs[i : i + 1], num_samples=1, generator=g)
+                                          for i, g in enumerate(generator)])  # (B, 1)
+                else:
+                    idx_next = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
             idx = torch.cat((idx, idx_next), dim=1)
         return idx

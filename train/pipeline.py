@@ -62,14 +62,24 @@ def load_prompts(path: Path) -> list[dict]:
     return prompts
 
 
+# A sample of 64 tokens cannot pass rules about a whole document's length, and its language
+# follows its prompt's: the junk rate asks only whether the text itself is junk.
+JUNK_SKIP_FAMILIES = ("quality", "language")
+JUNK_SKIP_SIGNALS = ("gopher_word_count", "c4_sentence_count")
+
+
 def junk_flags(texts: list[str]) -> list[bool]:
-    """Would the `strict` recipe's heuristic filters drop this text? (quality excluded: it is its own metric)."""
+    """Would the `strict` recipe's content filters drop this text?
+
+    Quality is its own metric; language and document-length rules are left out (see above).
+    """
     from curate.signals import score_texts
 
     if not texts:
         return []
     frame = score_texts(texts)
-    reasons = evaluate_frame(load_recipe("strict"), frame.to_arrow(), skip_families=("quality",))
+    reasons = evaluate_frame(load_recipe("strict"), frame.to_arrow(),
+                             skip_families=JUNK_SKIP_FAMILIES, skip_signals=JUNK_SKIP_SIGNALS)
     return [r is not None for r in reasons]
 
 

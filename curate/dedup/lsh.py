@@ -230,11 +230,15 @@ def _union_find(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.array([find(i) for i in range(n)])
 
 
-def build_clusters(con: duckdb.DuckDBPyConnection, threshold: float, setting: str) -> tuple[int, int, int]:
-    """Rebuild dup_clusters for one threshold from exact copies and verified pairs."""
+def build_clusters(con: duckdb.DuckDBPyConnection, threshold: float, candidates: str) -> tuple[int, int, int]:
+    """Rebuild dup_clusters for one threshold from exact copies and verified pairs.
+
+    `candidates` is a relation of (a, b) pairs made by this package (the band setting's
+    candidate query, or the Ray engine's table of them), never user input.
+    """
     edges = con.execute(
         f"""SELECT a, b FROM dup_pairs p
-            SEMI JOIN (SELECT a, b FROM ({_candidate_pairs(con, setting)})) c USING (a, b)
+            SEMI JOIN (SELECT a, b FROM {candidates}) c USING (a, b)
             WHERE coalesce(p.jaccard, p.est_jaccard) >= ?
             UNION ALL
             SELECT min(doc_id) OVER (PARTITION BY text_hash), doc_id
@@ -294,7 +298,7 @@ def dedup(
     try:
         _band_new_docs(con, setting, bands, rows, spec.num_perm)
         n_cand, n_new = _verify_new_pairs(con, setting, threshold, spec)
-        n_edges, n_clusters, n_dups = build_clusters(con, threshold, setting)
+        n_edges, n_clusters, n_dups = build_clusters(con, threshold, f"({_candidate_pairs(con, setting)})")
         done = set(json.loads(get_meta(con, "dup_thresholds") or "[]"))
         done.add(threshold)
         set_meta(con, "dup_thresholds", json.dumps(sorted(done)))

@@ -1,0 +1,135 @@
+"""Read-only access to the store, falling back to the published snapshot while a job runs.
+
+DuckDB lets nobody open a file that another process holds read-write ("Could not set
+lock on file"), so the dashboard never keeps a connection: it opens read-only per query,
+and while a writer holds the store it reads the snapshot each successful run publishes.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from curate.store import SCHEMA_VERSION, snapshot_path
+
+# External access off: no query the dashboard runs may read or write files or URLs
+# (read_csv('/etc/passwd'), COPY ... TO, ATTACH), whatever reaches the SQL.
+READ_CONFIG = {
+    "enable_external_access": False,
+    "memory_limit": os.environ.get("CURATE_MEMORY_LIMIT", "1GB"),
+}
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be read now; the message is meant for the person at the dashboard."""
+
+
+@dataclass(frozen=True)
+class StoreView:
+    """Which file a query read: the store itself, or its snapshot as of run `snapshot_run`."""
+
+    store: Path
+    path: Path
+    snapshot_run: int | None = None
+
+    @property
+    def is_snapshot(self) -> bool:
+        return self.path != self.store
+
+    @property
+    def notice(self) -> str | None:
+        if not self.is_snapshot:
+            return None
+        run = "no run yet" if self.snapshot_run is None else f"run {self.snapshot_run}"
+        return f"a job is running; showing data as of {run}"
+
+    @property
+    def fingerprint(self) -> tuple:
+        """Changes whenever the file read changes: the cache key of every query result."""
+        parts: list = [str(self.path)]
+        for p in (self.path, Path(str(self.path) + ".wal")):
+            try:
+                st = p.stat()
+                parts.append((st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                parts.append(None)
+        return tuple(parts)
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    msg = str(exc)
+    return "Could not set lock" in msg or "Conflicting lock" in msg
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path), read_only=True, config=READ_CONFIG)
+    try:
+        has_meta = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+        ).fetchone()[0]
+        if has_meta:
+            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"the store {path} has schema version {row[0]}, newer than this dashboard "
+                    f"understands ({SCHEMA_VERSION}); upgrade curate"
+                )
+    except Exception:
+        con.close()
+        raise
+    return con
+
+
+def _max_run(con: duckdb.DuckDBPyConnection) -> int | None:
+    has_runs = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'"
+    ).fetchone()[0]
+    if not has_runs:
+        return None
+    value = con.execute("SELECT max(run_id) FROM runs").fetchone()[0]
+    return None if value is None else int(value)
+
+
+def _open(store: Path) -> tuple[duckdb.DuckDBPyConnection, StoreView]:
+    store = Path(store)
+    if not store.exists():
+        raise StoreUnavailable(
+            f"no store at {store}: run `curate demo` (or `curate ingest`) first, "
+            "or start the dashboard with `curate app --db PATH`"
+        )
+    try:
+        return _connect(store), StoreView(store, store)
+    except duckdb.IOException as exc:
+        if not _is_lock_error(exc):
+            raise StoreUnavailable(f"cannot open the store {store}: {exc}") from exc
+    snap = snapshot_path(store)
+    if not snap.exists():
+        raise StoreUnavailable(
+            "a job is running and holds the store, and no snapshot has been published yet; "
+            "reload when it has finished"
+        )
+    try:
+        con = _connect(snap)
+    except duckdb.Error as exc:
+        raise StoreUnavailable(f"a job is running and its snapshot {snap} cannot be read: {exc}") from exc
+    return con, StoreView(store, snap, _max_run(con))
+
+
+@contextlib.contextmanager
+def read_store(store: Path | str) -> Iterator[tuple[duckdb.DuckDBPyConnection, StoreView]]:
+    """A read-only connection for one query (or one page's queries); closed on exit."""
+    con, view = _open(Path(store))
+    try:
+        yield con, view
+    finally:
+        con.close()
+
+
+def probe(store: Path | str) -> StoreView:
+    """Which file the next queries will read (opens and closes at once)."""
+    with read_store(store) as (_, view):
+        return view

@@ -1,0 +1,116 @@
+"""Every dashboard page through Streamlit's AppTest: numbers move with the widgets, empty and
+partial stores say what to do, hostile URL parameters become messages."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit", reason="the dashboard needs the [app] extra (streamlit)")
+
+from curate import store  # noqa: E402
+from curate.dashboard.synthetic import build_store  # noqa: E402
+from tests.dashboard_helpers import metric, run_app, texts  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    return build_store(tmp_path_factory.mktemp("trained") / "store.duckdb", 300, seed=2, train=True)
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory) -> Path:
+    return build_store(tmp_path_factory.mktemp("untrained") / "store.duckdb", 120, seed=3)
+
+
+def test_audit_page(monkeypatch, trained):
+    at = run_app(monkeypatch, trained)
+    assert metric(at, "documents") == "300"
+    assert metric(at, "quarantined") == "2"
+    assert at.radio(key="page").value == "audit"
+    before = [e.label for e in at.expander]
+    assert before and all(" — " in label for label in before)
+    reasons = at.selectbox(key="audit_reason").options
+    at.selectbox(key="audit_reason").set_value(reasons[1]).run()
+    after = [e.label for e in at.expander]
+    assert after and all(label.split(" — ")[1] == reasons[1] for label in after)
+    at.selectbox(key="audit_signal").set_value("quality").run()
+    assert not at.exception
+    assert any("P(high quality)" in c.value for c in at.caption)
+
+
+def test_audit_opens_a_document_from_the_url(monkeypatch, trained):
+    at = run_app(monkeypatch, trained, doc="5a17000000000000-000000007")
+    assert any("5a17000000000000-000000007" in m.value for m in at.markdown)
+    assert not at.warning
+
+
+def test_explorer_slider_changes_the_numbers(monkeypatch, trained):
+    at = run_app(monkeypatch, trained, page="explorer")
+    at.multiselect(key="ex_signals").set_value(["quality"]).run()
+    assert metric(at, "surviving documents") == "300"  # an untouched slider is no rule
+    at.checkbox(key="ex_exact").check().run()
+    deduped = int(metric(at, "surviving documents").replace(",", ""))
+    assert deduped < 300
+    at.select_slider(key="ex_threshold").set_value(0.7).run()
+    near = int(metric(at, "surviving documents").replace(",", ""))
+    assert near < deduped
+    assert at.query_params["threshold"] == "0.7"
+    at.slider(key="ex_quality").set_value((0.4, at.slider(key="ex_quality").max)).run()
+    quality = int(metric(at, "surviving documents").replace(",", ""))
+    assert quality < near
+    at.multiselect(key="ex_lang").set_value(["en"]).run()
+    assert int(metric(at, "surviving documents").replace(",", "")) < quality
+    steps = at.dataframe[-1].value
+    assert list(steps["reason"]) == ["not_scored", "lang_not_allowed", "quality_below_min",
+                                     "exact_duplicate", "near_duplicate"]
+    assert steps["dropped"].sum() + int(metric(at, "surviving documents")) == 300
+    assert "allow:\n    - en" in texts(at.code)
+
+
+def test_explorer_starts_from_a_slice_and_saves_a_recipe(monkeypatch, trained):
+    at = run_app(monkeypatch, trained, page="explorer", threshold="0.8")
+    assert at.select_slider(key="ex_threshold").value == 0.8
+    slice_option = next(o for o in at.selectbox(key="ex_preset").options if o.startswith("slice: tight"))
+    at.selectbox(key="ex_preset").set_value(slice_option).run()
+    with store.open_store(trained, read_only=True) as con:
+        n_kept = con.execute("SELECT n_kept FROM slices WHERE name = 'tight'").fetchone()[0]
+    assert metric(at, "surviving documents") == f"{n_kept:,}"
+    at.text_input(key="ex_name").input("from-test").run()
+    at.button(key="ex_save").click().run()
+    saved = trained.parent / "recipes" / "from-test.yaml"
+    assert saved.is_file() and "near_threshold: 0.8" in saved.read_text()
+    assert any("from-test.yaml" in s.value for s in at.success)
+    at.text_input(key="ex_name").input("../escape").run()
+    at.button(key="ex_save").click().run()
+    assert not (trained.parent.parent / "escape.yaml").exists()
+    assert at.error and "letters, digits" in at.error[0].value
+
+
+def test_compare_page_with_train_results(monkeypatch, trained):
+    at = run_app(monkeypatch, trained, page="compare")
+    assert not at.info
+    assert at.selectbox(key="cmp_metric").options[0] == "bpb"
+    at.selectbox(key="cmp_metric").set_value("junk_rate").run()
+    assert not at.exception
+    samples = texts(at.text)
+    assert "sample from loose" in samples and "sample from tight" in samples
+    at.selectbox(key="cmp_prompt").set_value(1).run()
+    assert "In the market sample" in texts(at.text)
+
+
+def test_compare_page_without_train_results(monkeypatch, untrained):
+    at = run_app(monkeypatch, untrained, page="compare")
+    assert "No train results yet" in texts(at.info)
+    assert at.dataframe  # the settings of each built slice are still shown
+
+
+def test_validation_and_runs_pages(monkeypatch, trained):
+    at = run_app(monkeypatch, trained, page="validation")
+    assert at.success or at.error
+    first = at.selectbox(key="slice").value
+    other = next(o for o in at.selectbox(key="slice").options if o != first)
+    at.selectbox(key="slice").set_value(other).run()
+    assert at.query_params["slice"] == other
+    at = run_app(monkeypatch, trained, page="runs")
+    assert metric(at, "ok") == "4"
