@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow test-all app bench clean
+.PHONY: setup demo test test-slow test-browser app clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,9 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
+
+test-browser: setup
+	$(PY) -m pytest -q -m browser
 
 app: setup
 	$(VENV)/bin/curate app

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--data", type=Path, default=SAMPLE_DATA, help="the sample data folder")
     p.add_argument("--no-train", action="store_true", help="stop before training models")
-    p.add_argument("--tokens", type=int, default=250_000, help="training tokens per model")
+    p.add_argument("--tokens", type=int, default=150_000, help="training tokens per model")
     p.add_argument("--seeds", type=int, default=2, help="seeds per slice")
     p.add_argument("--preset", default="small", help="model size: tiny, small or gpu")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")

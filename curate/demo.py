@@ -17,13 +17,13 @@ from curate.ingest import IngestOptions
 
 DEMO_MARK = "created_by"
 DEDUP_THRESHOLDS = (0.7, 0.8, 0.9)
-TRAIN_SLICES = ("raw", "gopher", "strict")
+TRAIN_SLICES = ("raw", "strict")
 
 
 @dataclass(frozen=True)
 class DemoOptions:
     train: bool = True
-    tokens: int = 250_000
+    tokens: int = 150_000
     seeds: int = 2
     preset: str = "small"
     device: str = "auto"
