@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-APP = Path(__file__).resolve().parents[2] / "app.py"
+APP = Path(__file__).resolve().with_name("page.py")
 
 
 def free_port() -> int:
@@ -31,7 +31,7 @@ def command(db: Path, port: int | None = None, *, address: str = "localhost") ->
 def launch(db: Path, port: int | None = None) -> int:
     """Run the dashboard until interrupted; returns streamlit's exit code."""
     if not APP.is_file():
-        print(f"curate app: {APP} is missing (the dashboard ships with the source tree)", file=sys.stderr)
+        print(f"curate app: {APP} is missing (a broken install?)", file=sys.stderr)
         return 1
     if not Path(db).exists():
         print(f"curate app: no store at {db} yet; the dashboard will say how to make one", file=sys.stderr)
