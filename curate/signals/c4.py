@@ -32,17 +32,22 @@ _CLOSERS = "\"'”’»」』）)"
 _TERMINAL_END = r"(?:\p{Sentence_Terminal}|[" + _CLOSERS + r"])$"
 _ELLIPSIS_END = r"(?:\.\.\.|…)$"
 # A full stop right after a digit ("1. Install", "v2.") numbers a list item, not a sentence.
+# French typography puts a space before "!" and "?" ("Bonjour !"): such a mark still ends a
+# sentence (a space before "." does not: that is a stray full stop, not French style).
 _SENTENCE_END = (
-    r"[^\s\d][\p{Sentence_Terminal}--[。！？｡]]+[" + _CLOSERS + r"]*(?:\s|$)|[。！？｡]+[" + _CLOSERS + r"]*"
+    r"(?:[^\s\d][\p{Sentence_Terminal}--[。！？｡]]+|\s[!?]+)[" + _CLOSERS + r"]*(?:\s|$)"
+    r"|[。！？｡]+[" + _CLOSERS + r"]*"
 )
 
 
-def _s(name, dtype, meaning, lo, hi, dmin=None, dmax=None) -> Signal:
-    return Signal(name, "c4", "v1", dtype, meaning, lo, hi, _SRC, dmin, dmax)
+def _s(name, dtype, meaning, lo, hi, dmin=None, dmax=None, version="v1") -> Signal:
+    return Signal(name, "c4", version, dtype, meaning, lo, hi, _SRC, dmin, dmax)
 
 
 SIGNALS = (
-    _s("c4_sentence_count", "BIGINT", "sentences in the lines C4 keeps (page dropped below 5)", 0, None, MIN_SENTENCES),
+    # v2: "!" and "?" after a space (French typography) end a sentence.
+    _s("c4_sentence_count", "BIGINT", "sentences in the lines C4 keeps (page dropped below 5)", 0, None, MIN_SENTENCES,
+       version="v2"),
     _s("c4_kept_line_frac", "DOUBLE", "fraction of non-blank lines that pass all C4 line rules", 0, 1),
     _s("c4_terminal_punct_line_frac", "DOUBLE", "fraction of lines ending in terminal punctuation", 0, 1),
     _s("c4_javascript_line_count", "BIGINT", "lines mentioning 'javascript' (C4 removes them)", 0, None),

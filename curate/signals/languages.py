@@ -56,6 +56,8 @@ class LanguageParams:
     word_len_hi: float
     # FineWeb: a line of at most this many characters is short.
     short_line_chars: int
+    # Gopher n-gram rules: text.py words per n-gram word (2 for zh/ja, see gopher.py).
+    cjk_chars_per_word: int = 1
 
 
 GOPHER_WORD_LEN = (3.0, 10.0)  # Rae et al. 2021, App. A: mean word length outside 3..10
@@ -63,6 +65,7 @@ FINEWEB_SHORT_LINE = 30  # Penedo et al. 2024: lines of <= 30 characters are sho
 
 _CJK_WORD_LEN = (0.5, 3.0)  # one word per character: clean text sits near 1.0
 _CJK_SHORT_LINE = 12  # 30 Latin characters carry about as much as 12 CJK ones
+_CJK_CHARS_PER_WORD = 2  # most modern Chinese (and Sino-Japanese) words are two characters
 
 
 def canonical_lang(lang: str | None) -> str:
@@ -75,7 +78,7 @@ def canonical_lang(lang: str | None) -> str:
 def params_for(lang: str | None) -> LanguageParams:
     code = canonical_lang(lang)
     if code in ("zh", "ja"):
-        return LanguageParams(STOP_WORDS[code], True, *_CJK_WORD_LEN, _CJK_SHORT_LINE)
+        return LanguageParams(STOP_WORDS[code], True, *_CJK_WORD_LEN, _CJK_SHORT_LINE, _CJK_CHARS_PER_WORD)
     return LanguageParams(
         STOP_WORDS.get(code, FALLBACK_STOP_WORDS), False, *GOPHER_WORD_LEN, FINEWEB_SHORT_LINE
     )
