@@ -38,14 +38,36 @@ def _labelled(con: duckdb.DuckDBPyConnection, slice_id: str, labels: pa.Table) -
         WHERE k.slice_id = '{slice_id.replace("'", "''")}'"""
 
 
+# Dedup keeps one member of a group of copies, and which one is its choice (best quality,
+# longest, smallest doc_id): when it keeps a labelled copy and drops the original as a
+# duplicate, the content survived once, which is right for both of them.
+_DUP_REASONS = "('exact_duplicate', 'near_duplicate')"
+
+
+def _scored(base: str) -> str:
+    return f"""
+        WITH b AS ({base}),
+        stand_in AS (  -- originals dropped as duplicates, with one kept copy standing in for them
+            SELECT c.dup_of AS id, min(c.id) AS copy_id FROM b c JOIN b o ON o.id = c.dup_of
+            WHERE c.kept AND NOT o.kept AND o.reason IN {_DUP_REASONS} GROUP BY c.dup_of
+        )
+        SELECT b.*,
+               b.id IN (SELECT id FROM stand_in) AS original_stood_in,
+               b.id IN (SELECT copy_id FROM stand_in) AS is_stand_in
+        FROM b"""
+
+
 def junk_recall(con: duckdb.DuckDBPyConnection, slice_id: str, labels: pa.Table,
                 near_threshold: float | None) -> list[tuple]:
-    """(junk type, documents, dropped, recall) per type; dup types only above the threshold."""
-    base = _labelled(con, slice_id, labels)
+    """(junk type, documents, dropped, recall) per type; dup types only above the threshold.
+
+    A kept copy that stands in for its dropped original counts as handled (see above).
+    """
+    base = _scored(_labelled(con, slice_id, labels))
     t = near_threshold if near_threshold is not None else 1.01
     return con.execute(
-        f"""SELECT junk_type, count(*), count(*) FILTER (WHERE NOT kept),
-                   round(count(*) FILTER (WHERE NOT kept) / count(*), 3)
+        f"""SELECT junk_type, count(*), count(*) FILTER (WHERE NOT kept OR is_stand_in),
+                   round(count(*) FILTER (WHERE NOT kept OR is_stand_in) / count(*), 3)
             FROM ({base})
             WHERE junk_type NOT IN ('clean', 'pii')
               AND (junk_type <> 'near_dup' OR jaccard >= ?)
@@ -59,12 +81,13 @@ def clean_drop_rate(con: duckdb.DuckDBPyConnection, slice_id: str, labels: pa.Ta
     """(language, clean unique documents, wrongly dropped, rate); the first row is all languages.
 
     `langs`: the recipe's allowed languages; a clean document in another language is
-    rightly dropped by a language filter, so it does not count here.
+    rightly dropped by a language filter, so it does not count here. An original dropped as
+    a duplicate while one of its copies was kept is not a wrong drop (see above).
     """
-    base = _labelled(con, slice_id, labels)
+    base = _scored(_labelled(con, slice_id, labels))
     rows = con.execute(
-        f"""SELECT coalesce(lang, 'all'), count(*), count(*) FILTER (WHERE NOT kept),
-                   round(count(*) FILTER (WHERE NOT kept) / count(*), 3)
+        f"""SELECT coalesce(lang, 'all'), count(*), count(*) FILTER (WHERE NOT kept AND NOT original_stood_in),
+                   round(count(*) FILTER (WHERE NOT kept AND NOT original_stood_in) / count(*), 3)
             FROM ({base}) WHERE junk_type = 'clean' AND dup_of IS NULL
               AND (? IS NULL OR list_contains(?, lang))
             GROUP BY ROLLUP (lang) ORDER BY lang NULLS FIRST""",
