@@ -105,6 +105,16 @@ def run_curate(data: Path, threshold: float, ids: list[str]) -> tuple[set, set, 
     return edge_pairs, cluster_pairs, secs
 
 
+def _query_pairs(index, sigs) -> set[tuple[int, int]]:
+    """Every pair an LSH index reports when each document is queried against all."""
+    pairs = set()
+    for i, m in enumerate(sigs):
+        for j in index.query(m):
+            if j != i:
+                pairs.add((min(i, j), max(i, j)))
+    return pairs
+
+
 def run_datasketch(texts: list[str], spec: minhash.SignatureSpec, threshold: float) -> tuple[set, float]:
     from datasketch import MinHash, MinHashLSH
 
@@ -117,12 +127,7 @@ def run_datasketch(texts: list[str], spec: minhash.SignatureSpec, threshold: flo
         m.update_batch([s.encode("utf-8", "surrogatepass") for s in minhash.shingles(t, spec.ngram)])
         sigs.append(m)
         index.insert(i, m)
-    pairs = set()
-    for i, m in enumerate(sigs):
-        for j in index.query(m):
-            if j != i:
-                pairs.add((min(i, j), max(i, j)))
-    return pairs, time.perf_counter() - t0
+    return _query_pairs(index, sigs), time.perf_counter() - t0
 
 
 def run_rensa(texts: list[str], spec: minhash.SignatureSpec, threshold: float) -> tuple[set, float]:
@@ -140,12 +145,7 @@ def run_rensa(texts: list[str], spec: minhash.SignatureSpec, threshold: float) -
         m.update(minhash.shingles(t, spec.ngram))
         sigs.append(m)
         index.insert(i, m)
-    pairs = set()
-    for i, m in enumerate(sigs):
-        for j in index.query(m):
-            if j != i:
-                pairs.add((min(i, j), max(i, j)))
-    return pairs, time.perf_counter() - t0
+    return _query_pairs(index, sigs), time.perf_counter() - t0
 
 
 def main() -> None:

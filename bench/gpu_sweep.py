@@ -25,8 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def cmd_export(args) -> None:
     from curate import store
     from curate.recipes import resolve_slice
-    from train.evaluate import split_document
-    from train.pipeline import load_prompts
+    from train.pipeline import load_prompts, memorization_probes
     from train.tokenizer import load_tokenizer
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -42,13 +41,7 @@ def cmd_export(args) -> None:
                     fh.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
             print(f"{name}: {len(rows):,} documents")
         prompts = load_prompts(args.prompts)
-        probes = []
-        for p in prompts:
-            if p.get("kind") == "dup" and p.get("doc_id"):
-                row = con.execute("SELECT text FROM documents WHERE external_id = ? ORDER BY doc_id LIMIT 1",
-                                  [str(p["doc_id"])]).fetchone()
-                if row:
-                    probes.append(split_document(row[0], tok, prompt_tokens=32))
+        probes = memorization_probes(con, prompts, tok)
     (args.out / "prompts.json").write_text(json.dumps([p["prompt"] for p in prompts]))
     (args.out / "probes.json").write_text(json.dumps(probes))
     (args.out / "validation.txt").write_text(Path(args.val_text).read_text(encoding="utf-8"))

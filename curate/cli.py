@@ -17,6 +17,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress or logs on stderr")
 
 
+def _command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with the exit codes."""
+    return sub.add_parser(name, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+                          **kwargs)
+
+
 def _add_engine(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local (default) or ray: the same stages on Ray Data (extra [distributed])")
@@ -45,11 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("ingest", help="read corpus files into the store",
+    p = _command(sub, "ingest", help="read corpus files into the store",
                        description="Read JSONL (.gz/.zst), Parquet, CSV and folders of .txt files. "
                                    "Bad records go to the quarantine table; a file already ingested "
-                                   "(same sha256) is skipped.",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   "(same sha256) is skipped.")
     _add_common(p)
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs")
     p.add_argument("--text-field", default="text", help="field holding the text (default: text)")
@@ -58,8 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quarantine documents larger than this (default: 10 MB)")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("demo", help="run the pipeline on the bundled sample data",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "demo", help="run the pipeline on the bundled sample data")
     _add_common(p)
     p.add_argument("--data", type=Path, default=SAMPLE_DATA, help="the sample data folder")
     p.add_argument("--no-train", action="store_true", help="stop before training models")
@@ -69,40 +73,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("runs", help="list the run history with its counts",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "runs", help="list the run history with its counts")
     _add_common(p)
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_runs)
 
-    p = sub.add_parser("quarantine", help="list quarantined records (file, record, error)",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "quarantine", help="list quarantined records (file, record, error)")
     _add_common(p)
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=cmd_quarantine)
-    p = sub.add_parser("signals", help="list the signal registry (name, version, meaning, range, source)",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "signals", help="list the signal registry (name, version, meaning, range, source)")
     p.add_argument("--family", default=None, help="only this family")
     p.set_defaults(func=cmd_signals)
 
-    p = sub.add_parser("score", help="compute every signal for documents not yet scored",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "score", help="compute every signal for documents not yet scored")
     _add_common(p)
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--batch-size", type=int, default=2000)
     _add_engine(p)
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("quality", help="train or evaluate the fastText quality classifier",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "quality", help="train or evaluate the fastText quality classifier")
     qsub = p.add_subparsers(dest="quality_command", metavar="ACTION")
     qsub.required = True
     for action, helptext, func in (
         ("train", "train on the reference set (positive) vs raw documents (negative), then rescore", cmd_quality_train),
         ("eval", "precision/recall on the held-out split", cmd_quality_eval),
     ):
-        q = qsub.add_parser(action, help=helptext, epilog=EXIT_CODES_HELP,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        q = _command(qsub, action, help=helptext)
         _add_common(q)
         q.add_argument("--reference", type=Path, default=SAMPLE_DATA / "reference.jsonl.gz",
                        help="clean reference documents, JSONL with a text field")
@@ -111,8 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="raw documents sampled as negatives (default: as many as positives)")
         q.set_defaults(func=func)
 
-    p = sub.add_parser("dedup", help="exact and MinHash near-duplicate clusters",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "dedup", help="exact and MinHash near-duplicate clusters")
     _add_common(p)
     p.add_argument("--threshold", type=float, action="append", default=None,
                    help="Jaccard threshold; repeat for several (default: 0.8)")
@@ -124,27 +121,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine(p)
     p.set_defaults(func=cmd_dedup)
 
-    p = sub.add_parser("slice", help="build a slice from a recipe (a shipped name or a YAML path)",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "slice", help="build a slice from a recipe (a shipped name or a YAML path)")
     _add_common(p)
     p.add_argument("recipe", help="recipe name or YAML file")
     p.set_defaults(func=cmd_slice)
 
-    p = sub.add_parser("recipes", help="list the shipped recipes, or print one",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "recipes", help="list the shipped recipes, or print one")
     p.add_argument("name", nargs="?", default=None)
     p.set_defaults(func=cmd_recipes)
 
-    p = sub.add_parser("explain", help="every signal of a document, and why a slice kept or dropped it",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "explain", help="every signal of a document, and why a slice kept or dropped it")
     _add_common(p)
     p.add_argument("doc_id", help="doc_id or your external id")
     p.add_argument("--slice", default=None, help="slice name or id")
     p.set_defaults(func=cmd_explain)
-    p = sub.add_parser("run", help="the scheduled job: ingest new files, score, dedup, slice, validate, export",
+    p = _command(sub, "run", help="the scheduled job: ingest new files, score, dedup, slice, validate, export",
                        description="Incremental and idempotent: a second run with no new input changes nothing. "
-                                   "Safe to kill: each stage is a transaction; the next run resumes.",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   "Safe to kill: each stage is a transaction; the next run resumes.")
     _add_common(p)
     p.add_argument("recipe", help="recipe name or YAML file")
     p.add_argument("--input", "-i", action="append", required=True, metavar="GLOB",
@@ -163,23 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("check", help="verify the store's invariants (nothing lost, every drop explained)",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "check", help="verify the store's invariants (nothing lost, every drop explained)")
     _add_common(p)
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("export", help="write a slice's kept documents to Parquet or JSONL",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "export", help="write a slice's kept documents to Parquet or JSONL")
     _add_common(p)
     p.add_argument("slice", help="slice name or id")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--format", choices=["parquet", "jsonl"], default="parquet")
     p.add_argument("--redact-pii", action="store_true", help="replace e-mails, phones, IPs and card numbers")
     p.set_defaults(func=cmd_export)
-    p = sub.add_parser("train", help="train one small LM per slice at an equal token budget",
+    p = _command(sub, "train", help="train one small LM per slice at an equal token budget",
                        description="Same tokenizer, hyperparameters, seeds and token budget for every slice; "
-                                   "records bits-per-byte on clean validation text and generation quality.",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   "records bits-per-byte on clean validation text and generation quality.")
     _add_common(p)
     p.add_argument("--slice", action="append", required=True, help="slice name or id (repeat)")
     p.add_argument("--tokens", type=int, default=300_000, help="training tokens per model (default 300k)")
@@ -192,21 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", type=Path, default=SAMPLE_DATA / "prompts.jsonl")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="bits-per-byte of a trained model on any text",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "eval", help="bits-per-byte of a trained model on any text")
     _add_common(p)
     p.add_argument("run", help="train_run_id (see `curate train` output or the train_runs table)")
     p.add_argument("--val-text", type=Path, required=True)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_eval)
-    p = sub.add_parser("app", help="open the dashboard (Streamlit) on a store",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "app", help="open the dashboard (Streamlit) on a store")
     p.add_argument("--db", type=Path, default=Path("curate.duckdb"), help="the DuckDB store (default: ./curate.duckdb)")
     p.add_argument("--port", type=int, default=None, help="port (default 8501)")
     p.set_defaults(func=cmd_app)
 
-    p = sub.add_parser("audit", help="corpus audit as tables; --html writes a self-contained report",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "audit", help="corpus audit as tables; --html writes a self-contained report")
     _add_common(p)
     p.add_argument("--slice", default=None, help="only this slice's drop reasons (name or id)")
     p.add_argument("--html", type=Path, default=None, metavar="FILE", help="also write an offline HTML report")

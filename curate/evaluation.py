@@ -31,11 +31,17 @@ def load_labels(path: Path) -> pa.Table:
 
 
 def _labelled(con: duckdb.DuckDBPyConnection, slice_id: str, labels: pa.Table) -> str:
+    """The slice's decisions joined to the labels, registered as `_labelled`; returns its SELECT."""
     store.register(con, "_labels", labels)
-    return f"""
-        SELECT l.id, l.junk_type, l.lang, l.dup_of, l.jaccard, k.kept, k.reason
-        FROM decisions k JOIN documents d USING (doc_id) JOIN _labels l ON l.id = d.external_id
-        WHERE k.slice_id = '{slice_id.replace("'", "''")}'"""
+    rows = store.arrow(
+        con,
+        """SELECT l.id, l.junk_type, l.lang, l.dup_of, l.jaccard, k.kept, k.reason
+           FROM decisions k JOIN documents d USING (doc_id) JOIN _labels l ON l.id = d.external_id
+           WHERE k.slice_id = ?""",
+        [slice_id],
+    )
+    store.register(con, "_labelled", rows)
+    return "SELECT * FROM _labelled"
 
 
 # Dedup keeps one member of a group of copies, and which one is its choice (best quality,

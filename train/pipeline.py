@@ -83,7 +83,7 @@ def junk_flags(texts: list[str]) -> list[bool]:
     return [r is not None for r in reasons]
 
 
-def _memorization_probes(con: duckdb.DuckDBPyConnection, prompts: list[dict], tokenizer) -> list[tuple[str, str]]:
+def memorization_probes(con: duckdb.DuckDBPyConnection, prompts: list[dict], tokenizer) -> list[tuple[str, str]]:
     """(prompt, true continuation) for prompts taken from duplicated training documents."""
     probes = []
     for p in prompts:
@@ -129,7 +129,7 @@ def train_slices(
         raise UsageError(f"{val_text_path}: the validation text is empty")
     tokenizer = load_tokenizer()
     prompts = load_prompts(prompts_path) if prompts_path else []
-    probes = _memorization_probes(con, prompts, tokenizer)
+    probes = memorization_probes(con, prompts, tokenizer)
     gen_prompts = [p["prompt"] for p in prompts]
     quality_fn = quality_model.predict_proba if quality_model is not None else None
     ckpt_root = Path(db).parent / f"{Path(db).stem}.artifacts" / "checkpoints"

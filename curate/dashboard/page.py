@@ -394,7 +394,7 @@ def page_validation(s: Store, p: qp.Params) -> None:
     st.header("Validation (Great Expectations)")
     vals = s("validations")
     if vals.empty:
-        st.info("No validation results yet: `curate slice RECIPE` validates every slice it builds.")
+        st.info("No validation results yet: `curate run RECIPE` (and `curate demo`) validate the slices they build.")
         return
     st.dataframe(vals, hide_index=True, width="stretch")
     ids = list(dict.fromkeys(vals["slice_id"]))

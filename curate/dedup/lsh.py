@@ -299,14 +299,19 @@ def dedup(
         _band_new_docs(con, setting, bands, rows, spec.num_perm)
         n_cand, n_new = _verify_new_pairs(con, setting, threshold, spec)
         n_edges, n_clusters, n_dups = build_clusters(con, threshold, f"({_candidate_pairs(con, setting)})")
-        done = set(json.loads(get_meta(con, "dup_thresholds") or "[]"))
-        done.add(threshold)
-        set_meta(con, "dup_thresholds", json.dumps(sorted(done)))
+        record_threshold(con, threshold)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     return DedupReport(threshold, setting, new_sigs, n_cand, n_new, n_edges, n_clusters, n_dups)
+
+
+def record_threshold(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
+    """Remember that clusters exist for this threshold (slices and the dashboard ask)."""
+    done = set(dedup_thresholds(con))
+    done.add(threshold)
+    set_meta(con, "dup_thresholds", json.dumps(sorted(done)))
 
 
 def dedup_thresholds(con: duckdb.DuckDBPyConnection) -> list[float]:

@@ -24,7 +24,6 @@ is the best quality, then the longest, then the smallest doc_id.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -40,7 +39,6 @@ import pyarrow as pa
 from curate import store
 from curate.dedup import lsh, minhash
 from curate.dedup.lsh_params import band_hashes
-from curate.store import get_meta, set_meta
 
 # Rows per exported shard: one shard is one Ray block, so this is the unit of parallelism
 # and of memory per task (2,000 web pages are about 10 MB of text).
@@ -464,9 +462,7 @@ def dedup_ray(
             n_cand = _candidates(con, setting, work, parts)
             n_new = _verify(con, threshold, spec, work)
             n_edges, n_clusters, n_dups = _clusters(con, threshold)
-            done = set(json.loads(get_meta(con, "dup_thresholds") or "[]"))
-            done.add(threshold)
-            set_meta(con, "dup_thresholds", json.dumps(sorted(done)))
+            lsh.record_threshold(con, threshold)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
