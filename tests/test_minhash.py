@@ -39,7 +39,8 @@ SPECS = [
 WHITESPACE = [" ", "  ", "\t", "\n", "\r\n", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u1680",
               "\u2003", "\u2028", "\u2029", "\u202f", "\u3000"]
 WORDS = ["the", "The", "THE", "café", "cafe\u0301", "ﬁne", "Straße", "ǅ", "😀", "👩‍👩‍👧", "e\u0301\u0302",
-         "日本語", "中文文本", "テスト", "ไทย", "한국어", "x", "", "\ud800", "İstanbul", "Ⅻ", "a-b", "..."]
+         "日本語", "中文文本", "テスト", "ไทย", "한국어", "x", "", "\ud800", "İstanbul", "Ⅻ", "a-b", "...",
+         "ß", "ΐ", "ﬃ", "\u212a", "ſ", "ᏸ", "\U0001e900", "ŉ", "ΣΑΣ"]  # one-to-many and odd case folds
 
 word_texts = st.lists(
     st.tuples(st.sampled_from(WORDS), st.sampled_from(WHITESPACE)), max_size=40
@@ -47,7 +48,7 @@ word_texts = st.lists(
 any_texts = st.one_of(
     word_texts,
     st.text(max_size=60),
-    st.text(alphabet=st.sampled_from("ab 日本\n\u3000"), max_size=30),
+    st.text(alphabet=st.sampled_from("ab 日本\n\u3000ßΐA"), max_size=30),
     st.sampled_from(["", " ", "one", "a b c", "a b c d e", "\u3000\u3000", "日本語のテキスト"]),
 )
 
@@ -166,6 +167,19 @@ def test_kernel_character_classes_match_python():
     assert {cp for cp in cps if mh._is_space(cp)} == {cp for cp in cps if chr(cp).isspace()}
     assert {cp for cp in cps if mh._is_unspaced(cp)} == {cp for cp in cps if mh._UNSPACED.match(chr(cp))}
     assert mh._ASCII_SPACE.tolist() == [chr(c).isspace() for c in range(128)]
+
+
+def test_kernel_case_folding_matches_casefold_for_every_code_point():
+    folding = [chr(cp) for cp in range(sys.maxunicode + 1) if chr(cp).casefold() != chr(cp)]
+    assert not [c for c in folding if c.isspace() or any(f.isspace() for f in c.casefold())]
+    assert not [c for c in folding if mh._UNSPACED.search(c) or mh._UNSPACED.search(c.casefold())]
+    spec = SignatureSpec(ngram=2, num_perm=8)
+    word_mode = [f"x{c} {c}{c} y" for c in folding]  # inside, alone in and ending a word
+    char_mode = [f"日本{c}語{c}{c}文本日本語" for c in folding]
+    for texts in (word_mode, char_mode):
+        kernel, reference = mh._shingle_batch(texts, spec), mh._shingle_batch_numpy(texts, spec)
+        assert np.array_equal(kernel.hashes, reference.hashes)
+        assert np.array_equal(kernel.seg_docs, reference.seg_docs)
 
 
 def test_poly64_hash_matches_its_definition():

@@ -35,10 +35,10 @@ far faster in numpy than calling xxhash once per shingle from Python. ``xxh32``
 (xxhash.xxh32, seed 0) and ``sha1_hash32`` (datasketch's default) are offered as well.
 
 Backends (same bits, checked against datasketch in tests/test_minhash.py):
-  * ``numba`` (CPU default): Python only normalizes (NFKC + casefold of non-ASCII texts)
-    and encodes a batch into one byte buffer; one compiled pass per document splits the
-    words, hashes the shingles and takes the permutation minimum, with no
-    (shingles x num_perm) temporaries. Documents run in parallel over all cores
+  * ``numba`` (CPU default): Python only NFKC-normalizes non-ASCII texts (the quick check
+    first) and encodes a batch into one byte buffer; one compiled pass per document
+    casefolds, splits the words, hashes the shingles and takes the permutation minimum,
+    with no (shingles x num_perm) temporaries. Documents run in parallel over all cores
     (``threads``) while Python prepares the next batch. poly64 only; the other hashes
     call Python per shingle and take the numpy path.
   * ``numpy``: the same arithmetic as whole-array operations (used when numba is missing).
@@ -50,6 +50,7 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
+import sys
 import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
@@ -343,8 +344,8 @@ def _shingle_batch_numpy(texts: Sequence[str], spec: SignatureSpec) -> ShingleBa
 # a second that `import curate` should not pay. Compiling rebinds these module names to
 # the compiled dispatchers, so compiled kernels call compiled helpers; cache=True keeps
 # the machine code in __pycache__ between processes. The kernel reads the UTF-8 bytes of
-# the normalized text and reproduces shingles() exactly: str.split()'s whitespace,
-# text.lower() for ASCII texts (Python casefolds the others), the character-mode rule.
+# the NFKC-normalized text and reproduces shingles() exactly: str.casefold() by table,
+# str.split()'s whitespace, the character-mode rule.
 
 _U0, _U1, _U32 = np.uint64(0), np.uint64(1), np.uint64(32)
 _UK = np.uint64(_POLY_K)
@@ -366,8 +367,57 @@ def _power_table(k: int) -> np.ndarray:
 _K_INV_POW = _power_table(_POLY_K_INV)
 _UK_INV = np.uint64(_POLY_K_INV)
 _ASCII_SPACE = np.array([chr(c).isspace() for c in range(128)])
-# (byte + 1) after text.lower(); casefolded (non-ASCII) texts contain no A-Z to lower
+# (byte + 1) after casefolding, which for ASCII is text.lower()
 _ASCII_VALUE = np.array([ord(chr(c).lower()) + 1 for c in range(128)], dtype=np.uint64)
+
+
+def _fold_tables() -> tuple[np.ndarray, ...]:
+    """str.casefold() for the kernel, a code point at a time (CPython folds each code point
+    on its own, with no context, so a text's fold is the concatenation of its code points').
+
+    Two-level lookup, blocks of 64 code points: ``entry = FOLD_ENTRY[FOLD_BLOCK[cp >> 6] * 64
+    + (cp & 63)]``, 0 when cp folds to itself (block 0 is all zeros), else 1 + the index of
+    its fold. Fold e is the code points ``FOLD_UNITS[e]:FOLD_UNITS[e + 1]`` (one to three),
+    each given as its UTF-8 bytes' polynomial sum (x_j + 1) K**j, K**len and len, so the
+    kernel appends it to a token like a code point of the text. No code point that folds
+    to something else is whitespace or in an unspaced script, nor folds into one
+    (tests/test_minhash.py checks), so folding never changes where tokens split.
+    """
+    changed = [cp for cp in range(sys.maxunicode + 1) if chr(cp).casefold() != chr(cp)]
+    n_blocks = (changed[-1] >> 6) + 1
+    block = np.zeros(n_blocks, dtype=np.int32)
+    for cp in changed:
+        block[cp >> 6] = 1
+    used = np.flatnonzero(block)
+    block[used] = np.arange(1, len(used) + 1, dtype=np.int32)
+    entry = np.zeros((len(used) + 1) * 64, dtype=np.int32)
+    units = [0]
+    poly, kpow, length = [], [], []
+    for e, cp in enumerate(changed):
+        entry[block[cp >> 6] * 64 + (cp & 63)] = e + 1
+        for ch in chr(cp).casefold():
+            data = ch.encode("utf-8", "surrogatepass")
+            p, k = 0, 1
+            for x in data:
+                p = (p + (x + 1) * k) & _M64
+                k = (k * _POLY_K) & _M64
+            poly.append(p)
+            kpow.append(k)
+            length.append(len(data))
+        units.append(len(poly))
+    return (block, entry, np.array(units, dtype=np.int32), np.array(poly, dtype=np.uint64),
+            np.array(kpow, dtype=np.uint64), np.array(length, dtype=np.int64))
+
+
+_FOLD_BLOCK, _FOLD_ENTRY, _FOLD_UNITS, _FOLD_POLY, _FOLD_KPOW, _FOLD_LEN = _fold_tables()
+
+
+def _fold_entry(cp):
+    """0 when the code point folds to itself, else 1 + the index of its fold."""
+    b = cp >> 6
+    if b >= _FOLD_BLOCK.shape[0]:
+        return 0
+    return _FOLD_ENTRY[_FOLD_BLOCK[b] * 64 + (cp & 63)]
 
 
 def _is_space(cp):
@@ -416,8 +466,12 @@ def _char_mode(buf, lo, hi):
             continue
         cp, n = _code_point(buf, i)
         if not _is_space(cp):
-            nonspace += 1
-            unspaced += _is_unspaced(cp)
+            e = _fold_entry(cp)
+            if e == 0:
+                nonspace += 1
+                unspaced += _is_unspaced(cp)
+            else:  # counted after folding, as _is_char_mode sees the casefolded text
+                nonspace += _FOLD_UNITS[e] - _FOLD_UNITS[e - 1]
         i += n
     return unspaced > 0 and 2 * unspaced >= nonspace
 
@@ -483,44 +537,54 @@ def _doc_shingle_hashes(buf, lo, hi, ngram, out):
                         break
                 continue
             n = 1
+            fold = 0
             if c < 0x80:
                 space = _ASCII_SPACE[c]
             else:
                 c, n = _code_point(buf, i)
                 space = _is_space(c)
+                if not space:
+                    fold = _fold_entry(c)
         else:
-            c, n, space = 0x20, 1, True  # a final space closes the last token
-        if in_token and (space or char_mode):
-            ring_p[w], ring_inv[w], ring_pos[w] = big_p, k_inv_s, pos
-            w = w + 1 if w + 1 < ngram else 0
-            n_tok += 1
-            in_token = False
-            big_p += k_s * tp  # P at the token's end
-            if n_tok >= ngram:
-                out[n_out] = _poly_finish((big_p - ring_p[w]) * ring_inv[w], pos + length - ring_pos[w])
-                n_out += 1
-            k_s *= kp  # K**length
-            if sep:
-                big_p += _USEP * k_s
-                k_s *= _UK
-            step = length + sep
-            k_inv_s *= _K_INV_POW[step] if step < _TABLE else _pow64(_UK_INV, step)
-            pos += step
-        if space:
-            i += n
-            continue
-        if not in_token:
-            tp, kp, length, in_token = _U0, _U1, 0, True
-        if c < 0x80:
-            tp += _ASCII_VALUE[c] * kp
-            kp *= _UK
-            length += 1
-            i += 1
-            continue
-        for j in range(i, i + n):
-            tp += (np.uint64(buf[j]) + _U1) * kp
-            kp *= _UK
-        length += n
+            c, n, space, fold = 0x20, 1, True, 0  # a final space closes the last token
+        # Units to append: this code point, or each code point of its case fold. In
+        # character mode every unit is a token of its own; whitespace only closes one.
+        u, u_end = (_FOLD_UNITS[fold - 1], _FOLD_UNITS[fold]) if fold else (0, 1)
+        while u < u_end:
+            if in_token and (space or char_mode):
+                ring_p[w], ring_inv[w], ring_pos[w] = big_p, k_inv_s, pos
+                w = w + 1 if w + 1 < ngram else 0
+                n_tok += 1
+                in_token = False
+                big_p += k_s * tp  # P at the token's end
+                if n_tok >= ngram:
+                    out[n_out] = _poly_finish((big_p - ring_p[w]) * ring_inv[w], pos + length - ring_pos[w])
+                    n_out += 1
+                k_s *= kp  # K**length
+                if sep:
+                    big_p += _USEP * k_s
+                    k_s *= _UK
+                step = length + sep
+                k_inv_s *= _K_INV_POW[step] if step < _TABLE else _pow64(_UK_INV, step)
+                pos += step
+            if space:
+                break
+            if not in_token:
+                tp, kp, length, in_token = _U0, _U1, 0, True
+            if fold:  # the unit's own polynomial, K**len and len, from the fold tables
+                tp += _FOLD_POLY[u] * kp
+                kp *= _FOLD_KPOW[u]
+                length += _FOLD_LEN[u]
+            elif c < 0x80:
+                tp += _ASCII_VALUE[c] * kp
+                kp *= _UK
+                length += 1
+            else:
+                for j in range(i, i + n):
+                    tp += (np.uint64(buf[j]) + _U1) * kp
+                    kp *= _UK
+                length += n
+            u += 1
         i += n
     return n_out
 
@@ -573,9 +637,9 @@ def _batch_kernel_parallel(buf, offsets, ngram, a, b, hashes, counts, sigs):
         _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs)
 
 
-_KERNEL_HELPERS = ("_is_space", "_is_unspaced", "_code_point", "_char_mode", "_pow64", "_poly_finish",
-                   "_doc_shingle_hashes", "_doc_minhash", "_doc_kernel")
-_INLINED = ("_is_space", "_is_unspaced", "_code_point", "_poly_finish")
+_KERNEL_HELPERS = ("_is_space", "_is_unspaced", "_code_point", "_fold_entry", "_char_mode", "_pow64",
+                   "_poly_finish", "_doc_shingle_hashes", "_doc_minhash", "_doc_kernel")
+_INLINED = ("_is_space", "_is_unspaced", "_code_point", "_fold_entry", "_poly_finish")
 _COMPILE_LOCK = threading.Lock()
 
 
@@ -729,13 +793,11 @@ def _nfkc(text: str) -> str:
 def _encode_batch(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(UTF-8 bytes of the texts back to back, int64 offsets [n + 1]) for the numba kernel.
 
-    ASCII texts go as they are (the kernel lowercases A-Z: _normalize's text.lower());
-    the others are NFKC-normalized and casefolded here, as _normalize does.
+    ASCII texts go as they are; the others are NFKC-normalized here. The kernel casefolds
+    (for ASCII texts that is _normalize's text.lower()): folding in Python cost as much
+    as the whole kernel.
     """
-    encoded = [
-        t.encode("ascii") if t.isascii() else _nfkc(t).casefold().encode("utf-8", "surrogatepass")
-        for t in texts
-    ]
+    encoded = [t.encode("ascii") if t.isascii() else _nfkc(t).encode("utf-8", "surrogatepass") for t in texts]
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
     return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
