@@ -125,11 +125,13 @@ def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions 
                                evaluation.junk_recall(con, res.slice_id, labels, recipe.dedup.near_threshold)))
             print()
             print(format_table(["language (clean, unique)", "documents", "wrongly dropped", "rate"],
-                               evaluation.clean_drop_rate(con, res.slice_id, labels, _allowed(recipe))))
+                               evaluation.clean_drop_rate(con, res.slice_id, labels, _allowed(recipe),
+                                                            recipe.dedup.near_threshold)))
             multi_recipe, multi = slices["strict-multi"]
             print(f"\nstrict-multi ({', '.join(_allowed(multi_recipe))}):")
             print(format_table(["language (clean, unique)", "documents", "wrongly dropped", "rate"],
-                               evaluation.clean_drop_rate(con, multi.slice_id, labels, _allowed(multi_recipe))))
+                               evaluation.clean_drop_rate(con, multi.slice_id, labels, _allowed(multi_recipe),
+                                                            multi_recipe.dedup.near_threshold)))
 
         if options.train:
             from train.pipeline import COMPARISON_HEADERS, TrainPlan, comparison, train_slices

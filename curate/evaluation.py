@@ -3,6 +3,12 @@
 For each junk type: recall = share of its documents the slice drops. For clean, unique
 documents: the share wrongly dropped, overall and per language. Near-duplicates count as
 junk only when their Jaccard with the original reaches the slice's dedup threshold.
+
+The labels know which documents the generator copied, not which texts its sources already
+repeat (a Bible verse, a fortune printed twice): a clean document dropped as a duplicate
+is not a wrong drop when its content survives in a kept document, by the same truth the
+dedup is measured against (bench/bench_dedup_quality.py): identical normalized text, or
+an exact shingle Jaccard with the kept cluster representative at the slice's threshold.
 """
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ import duckdb
 import pyarrow as pa
 
 from curate import store
+from curate.dedup import minhash
+from curate.store import get_meta
 
 NOT_JUNK = {"clean", "pii"}
 DUP_TYPES = {"exact_dup", "near_dup"}
@@ -82,18 +90,48 @@ def junk_recall(con: duckdb.DuckDBPyConnection, slice_id: str, labels: pa.Table,
     ).fetchall()
 
 
+def content_kept(con: duckdb.DuckDBPyConnection, slice_id: str, near_threshold: float | None) -> list[str]:
+    """External ids of the documents the slice dropped as duplicates whose content a kept
+    document carries: the same normalized text, or (near duplicates) the kept cluster
+    representative at an exact shingle Jaccard of at least ``near_threshold``."""
+    exact = [r[0] for r in con.execute(
+        """SELECT DISTINCT d.external_id FROM decisions k JOIN documents d USING (doc_id)
+           WHERE k.slice_id = ? AND k.reason = 'exact_duplicate' AND d.text_hash IN (
+               SELECT d2.text_hash FROM decisions k2 JOIN documents d2 USING (doc_id)
+               WHERE k2.slice_id = ? AND k2.kept)""",
+        [slice_id, slice_id],
+    ).fetchall()]
+    if near_threshold is None:
+        return exact
+    pairs = con.execute(
+        """SELECT d.external_id, d.text, r.text FROM decisions k JOIN documents d USING (doc_id)
+           JOIN dup_clusters c ON c.doc_id = k.doc_id AND c.threshold = ?
+           JOIN documents r ON r.doc_id = c.cluster_id
+           JOIN decisions kr ON kr.doc_id = c.cluster_id AND kr.slice_id = k.slice_id
+           WHERE k.slice_id = ? AND k.reason = 'near_duplicate' AND kr.kept""",
+        [near_threshold, slice_id],
+    ).fetchall()
+    if not pairs:
+        return exact
+    ngram = minhash.SignatureSpec(**json.loads(get_meta(con, "minhash_spec"))).ngram
+    return exact + [eid for eid, text, rep in pairs if minhash.exact_jaccard(text, rep, ngram) >= near_threshold]
+
+
 def clean_drop_rate(con: duckdb.DuckDBPyConnection, slice_id: str, labels: pa.Table,
-                    langs: list[str] | None = None) -> list[tuple]:
+                    langs: list[str] | None = None, near_threshold: float | None = None) -> list[tuple]:
     """(language, clean unique documents, wrongly dropped, rate); the first row is all languages.
 
     `langs`: the recipe's allowed languages; a clean document in another language is
     rightly dropped by a language filter, so it does not count here. An original dropped as
-    a duplicate while one of its copies was kept is not a wrong drop (see above).
+    a duplicate while one of its copies was kept is not a wrong drop, nor is a document
+    whose text the corpus repeats on its own (see above; `near_threshold`: the slice's).
     """
     base = _scored(_labelled(con, slice_id, labels))
+    store.register(con, "_content_kept", pa.table({"id": pa.array(content_kept(con, slice_id, near_threshold), pa.string())}))
+    wrong = "NOT kept AND NOT original_stood_in AND id NOT IN (SELECT id FROM _content_kept)"
     rows = con.execute(
-        f"""SELECT coalesce(lang, 'all'), count(*), count(*) FILTER (WHERE NOT kept AND NOT original_stood_in),
-                   round(count(*) FILTER (WHERE NOT kept AND NOT original_stood_in) / count(*), 3)
+        f"""SELECT coalesce(lang, 'all'), count(*), count(*) FILTER (WHERE {wrong}),
+                   round(count(*) FILTER (WHERE {wrong}) / count(*), 3)
             FROM ({base}) WHERE junk_type = 'clean' AND dup_of IS NULL
               AND (? IS NULL OR list_contains(?, lang))
             GROUP BY ROLLUP (lang) ORDER BY lang NULLS FIRST""",
