@@ -27,7 +27,7 @@ import yaml
 
 from curate.errors import UsageError
 from curate import store
-from curate.store import ident, now
+from curate.store import best_copy_order, ident, now
 
 RECIPES_PACKAGE = "curate.recipes_shipped"
 TOP_KEYS = {"name", "description", "filters", "dedup", "export"}
@@ -298,14 +298,10 @@ def compile_decisions(recipe: Recipe) -> tuple[str, list]:
         joins += " LEFT JOIN dup_clusters c ON c.doc_id = d.doc_id AND c.threshold = ?"
         dup_params.append(recipe.dedup.near_threshold)
     if recipe.dedup.exact:
-        # best copy first: highest quality, then longest, then smallest doc_id (DESIGN, Dedup)
+        order = best_copy_order("s2.quality" if _has_quality() else "NULL", "d2.n_bytes", "d2.doc_id")
         joins += (
-            " LEFT JOIN (SELECT d2.doc_id, row_number() OVER (PARTITION BY d2.text_hash"
-            " ORDER BY s2.quality DESC NULLS LAST, d2.n_bytes DESC, d2.doc_id) AS copy_rank"
-            " FROM documents d2 LEFT JOIN signals s2 USING (doc_id)) e ON e.doc_id = d.doc_id"
-            if _has_quality() else
-            " LEFT JOIN (SELECT doc_id, row_number() OVER (PARTITION BY text_hash"
-            " ORDER BY n_bytes DESC, doc_id) AS copy_rank FROM documents) e ON e.doc_id = d.doc_id"
+            f" LEFT JOIN (SELECT d2.doc_id, row_number() OVER (PARTITION BY d2.text_hash ORDER BY {order})"
+            " AS copy_rank FROM documents d2 LEFT JOIN signals s2 USING (doc_id)) e ON e.doc_id = d.doc_id"
         )
     dup_whens = []
     if recipe.dedup.exact:

@@ -191,6 +191,13 @@ _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SQL_TYPES = {"DOUBLE", "BIGINT", "VARCHAR", "BOOLEAN", "INTEGER"}
 
 
+def best_copy_order(quality: str, n_bytes: str, doc_id: str) -> str:
+    """SQL ORDER BY terms putting first the copy a dedup keeps among duplicates: the highest
+    quality, then the longest, then the smallest doc_id (DESIGN, Dedup). The arguments are
+    column expressions ("NULL" where the store has no quality signal)."""
+    return f"{quality} DESC NULLS LAST, {n_bytes} DESC, {doc_id}"
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 

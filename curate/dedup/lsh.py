@@ -261,14 +261,13 @@ def build_clusters(con: duckdb.DuckDBPyConnection, threshold: float, candidates:
     ).fetchone()[0])
     quality = "s.quality" if has_quality else "NULL::DOUBLE"
     quality_join = "LEFT JOIN signals s USING (doc_id)" if has_quality else ""
-    # The kept representative is the best member, not the first seen:
-    # highest quality, then longest, then smallest doc_id.
+    # The kept representative is the best member, not the first seen.
     con.execute(
         f"""INSERT INTO dup_clusters
             SELECT ?, doc_id, first(doc_id) OVER w, row_number() OVER w = 1, count(*) OVER (PARTITION BY root)
             FROM (SELECT m.doc_id, m.root, {quality} AS q, d.n_bytes
                   FROM _members m JOIN documents d USING (doc_id) {quality_join})
-            WINDOW w AS (PARTITION BY root ORDER BY q DESC NULLS LAST, n_bytes DESC, doc_id
+            WINDOW w AS (PARTITION BY root ORDER BY {store.best_copy_order("q", "n_bytes", "doc_id")}
                          ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)""",
         [threshold],
     )
