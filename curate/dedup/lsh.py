@@ -30,6 +30,7 @@ from curate.store import get_meta, set_meta
 # computing the exact Jaccard: with 128 permutations the estimate's standard deviation at
 # J = 0.8 is sqrt(0.8 * 0.2 / 128) = 0.035, so 0.15 is over four of them.
 EXACT_CHECK_MARGIN = 0.15
+EXACT_CHECK_CHUNK = 20000  # pairs whose documents' shingle sets are held at once
 STAR_BUCKET_SIZE = 64
 # Recall first: pairs are verified afterwards, so false positives cost only a check.
 FP_WEIGHT, FN_WEIGHT = 0.1, 0.9
@@ -195,18 +196,20 @@ def _verify_new_pairs(con: duckdb.DuckDBPyConnection, setting: str, threshold: f
 def _exact_check(con: duckdb.DuckDBPyConnection, threshold: float, spec: minhash.SignatureSpec) -> None:
     """Exact shingle Jaccard for pairs whose estimate is near or above the threshold."""
     todo = con.execute(
-        """SELECT p.a, p.b, da.text, db.text FROM dup_pairs p
-           JOIN documents da ON da.doc_id = p.a JOIN documents db ON db.doc_id = p.b
-           WHERE p.jaccard IS NULL AND p.est_jaccard >= ?""",
+        "SELECT a, b FROM dup_pairs WHERE jaccard IS NULL AND est_jaccard >= ? ORDER BY a, b",
         [threshold - EXACT_CHECK_MARGIN],
     ).fetchall()
-    if not todo:
-        return
-    vals = [minhash.exact_jaccard(ta, tb, spec.ngram) for _, _, ta, tb in todo]
-    tbl = pa.table({"a": [r[0] for r in todo], "b": [r[1] for r in todo], "j": vals})
-    store.register(con, "_exact_batch", tbl)
-    con.execute("UPDATE dup_pairs SET jaccard = e.j FROM _exact_batch e WHERE dup_pairs.a = e.a AND dup_pairs.b = e.b")
-    con.unregister("_exact_batch")
+    for start in range(0, len(todo), EXACT_CHECK_CHUNK):
+        chunk = todo[start:start + EXACT_CHECK_CHUNK]
+        # each document's shingle set once per chunk: a member of a big cluster is in many pairs
+        ids = sorted({d for pair in chunk for d in pair})
+        texts = dict(con.execute("SELECT doc_id, text FROM documents WHERE list_contains(?, doc_id)", [ids]).fetchall())
+        sets = {d: set(minhash.shingles(t, spec.ngram)) for d, t in texts.items()}
+        vals = [minhash.set_jaccard(sets[a], sets[b]) for a, b in chunk]
+        tbl = pa.table({"a": [p[0] for p in chunk], "b": [p[1] for p in chunk], "j": vals})
+        store.register(con, "_exact_batch", tbl)
+        con.execute("UPDATE dup_pairs SET jaccard = e.j FROM _exact_batch e WHERE dup_pairs.a = e.a AND dup_pairs.b = e.b")
+        con.unregister("_exact_batch")
 
 
 def _union_find(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:

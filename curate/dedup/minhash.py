@@ -936,10 +936,15 @@ def signatures(
 
 def exact_jaccard(a: str, b: str, ngram: int) -> float:
     """Jaccard of the two shingle sets; 0.0 when either has no shingle (never a duplicate)."""
-    sa, sb = set(shingles(a, ngram)), set(shingles(b, ngram))
+    return set_jaccard(set(shingles(a, ngram)), set(shingles(b, ngram)))
+
+
+def set_jaccard(sa: set[str], sb: set[str]) -> float:
+    """Jaccard of two shingle sets; 0.0 when either is empty."""
     if not sa or not sb:
         return 0.0
-    return len(sa & sb) / len(sa | sb)
+    inter = len(sa & sb)
+    return inter / (len(sa) + len(sb) - inter)
 
 
 def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
