@@ -1,7 +1,9 @@
-"""Dedup benchmark: MinHash signatures, ours against datasketch and rensa.
+"""Dedup benchmark: MinHash signatures, ours against datasketch, rensa and datatrove; then
+clustering end to end (signatures + LSH + clusters), ours against datasketch and rensa.
 
     .venv/bin/python bench/bench_dedup.py [--docs 20000] [--num-perm 128] [--workers N]
         [--baseline-docs 2000] [--scale 10000 100000 1000000]
+        [--cluster-docs 20000] [--dup-fraction 0.5] [--threshold 0.8]
 
 Texts come from sample_data/corpus/web-000.jsonl.gz when present (repeated up to --docs),
 else from a fixed-seed synthetic corpus (Zipf-distributed words in sentences and
@@ -13,6 +15,30 @@ either way, and every number in one table comes from one run on one machine, so 
 ratios. The scaling run feeds ours (all cores) 10k -> 1M documents in chunks of
 SCALE_CHUNK, as curate/dedup/lsh.py does, keeping only a checksum, so its peak RSS is the
 working memory. Prints markdown tables.
+
+datatrove is a benchmark dependency only (`pip install datatrove regex spacy`; not its
+[processing] extra, which pins xxhash<4); curate never imports it. Its row calls
+MinhashDedupSignature's own get_shingles (simplify_text, spaCy blank-English words, 5-word
+n-grams, xxh64) and get_signature on in-memory texts; the stage's run() (which writes
+and sorts per-bucket files) is not timed. Its config is buckets x hashes per bucket, set
+to ours' LSH banding at threshold 0.8 (14 x 9 = 126 hashes for --num-perm 128). Its
+64-bit signatures are not datasketch-compatible. Its xxhash64 helper hands str to xxhash,
+which xxhash>=4 refuses, so the row hashes the UTF-8 bytes (what xxhash 3 did with str).
+
+The clustering table runs every method on one corpus of --cluster-docs documents:
+originals (distinct corpus texts, topped up with word-shuffled versions of them, which
+share next to no 5-gram with their source) plus a --dup-fraction of perturbed copies of
+them (each copy has 0-4 % of its words replaced: most land above a 0.8 threshold, some
+below, and some, short ones mostly, are exact copies once whitespace is normalized).
+Ours is the whole `curate dedup` job (recorded run, curate.dedup.lsh.dedup: signatures
+-> bands -> verified pairs -> dup_clusters) on a DuckDB store that already holds the
+documents (ingested untimed). datasketch (MinHash.bulk [xxh32] + MinHashLSH) and rensa
+(RMinHash + RMinHashLSH) use the same shingles and the same bands x rows as ours (b14r9
+at 0.8; rensa's index needs num_perm = bands x rows, so rensa signs with 126
+permutations there), insert every document, query every document, keep candidates whose
+estimated Jaccard is >= --threshold and union-find them; on all cores their signatures
+come from a pool, their LSH runs on one thread. One-core runs are pinned to one CPU
+(numba and DuckDB set to one thread).
 """
 from __future__ import annotations
 
@@ -22,21 +48,27 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from curate.dedup.lsh import setting_for  # noqa: E402
 from curate.dedup.minhash import SignatureSpec, datasketch_hashfunc, shingles, signatures  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH_DOCS = 500
 SCALE_CHUNK = 20000
+DATATROVE_THRESHOLD = 0.8  # datatrove's buckets x hashes per bucket = ours' LSH banding here
+MAX_EDIT = 0.04  # a perturbed copy has up to this fraction of its words replaced
 
 
 # --------------------------------------------------------------------------- corpus
@@ -59,6 +91,27 @@ def load_texts(n: int, seed: int = 0) -> tuple[list[str], str]:
     if texts:
         return (texts * (n // len(texts) + 1))[:n], f"sample_data/corpus/web-000.jsonl.gz ({len(texts)} docs repeated)"
     return synthetic_texts(n, seed), "synthetic (Zipf words, seed %d)" % seed
+
+
+def cluster_corpus(texts: Sequence[str], n: int, dup_fraction: float, seed: int = 0) -> tuple[list[str], str]:
+    """n documents: distinct originals, then perturbed copies of them, shuffled."""
+    n_copies = int(round(n * dup_fraction))
+    n_orig = n - n_copies
+    originals = list(dict.fromkeys(t for t in texts if t.strip()))[:n_orig]
+    n_real = len(originals)
+    rng = np.random.default_rng(seed)
+    for i in range(n_orig - n_real):  # more originals: a distinct text's words in a new order
+        words = originals[i % n_real].split()
+        originals.append(" ".join(words[j] for j in rng.permutation(len(words))))
+    docs = list(originals)
+    for i in range(n_copies):
+        words = originals[i % len(originals)].split()
+        for j in rng.integers(0, len(words), int(rng.uniform(0, MAX_EDIT) * len(words))):
+            words[j] = f"edit{rng.integers(10**9)}"
+        docs.append(" ".join(words))
+    docs = [docs[i] for i in rng.permutation(len(docs))]
+    return docs, (f"{n_real} distinct texts + {n_orig - n_real} word-shuffled ones as originals, {n_copies} copies "
+                  f"of originals with 0-{MAX_EDIT:.0%} of words replaced, in random order")
 
 
 def synthetic_texts(n: int, seed: int) -> list[str]:
@@ -137,17 +190,53 @@ def rensa_rminhash(texts: Sequence[str], spec: SignatureSpec):
     return out
 
 
+def datatrove_buckets(num_perm: int) -> tuple[int, int]:
+    _, buckets, per_bucket = setting_for(DATATROVE_THRESHOLD, num_perm)
+    return buckets, per_bucket
+
+
+def datatrove_label(spec: SignatureSpec) -> str:
+    buckets, per_bucket = datatrove_buckets(spec.num_perm)
+    return (f"{buckets} buckets x {per_bucket} hashes = {buckets * per_bucket} [xxh64, spaCy words, in memory] "
+            "(not datasketch-compatible)")
+
+
+_DATATROVE_STEPS: dict = {}  # one step (and spaCy tokenizer) per process; forked workers inherit it
+
+
+def datatrove_minhash(texts: Sequence[str], spec: SignatureSpec):
+    step = _DATATROVE_STEPS.get(spec)
+    if step is None:
+        import xxhash
+        from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+
+        buckets, per_bucket = datatrove_buckets(spec.num_perm)
+        config = MinhashConfig(n_grams=spec.ngram, num_buckets=buckets, hashes_per_bucket=per_bucket, seed=spec.seed)
+        # output_folder is never written: only get_shingles and get_signature are called, not run()
+        step = MinhashDedupSignature(output_folder=tempfile.gettempdir(), config=config)
+        # datatrove's xxhash64(str) needs xxhash<4; xxhash 4 wants bytes: the same hash of the UTF-8 bytes.
+        step._hash_func = lambda s: xxhash.xxh64_intdigest(s.encode("utf-8"))
+        _DATATROVE_STEPS[spec] = step
+    out = []
+    for text in texts:
+        sh = step.get_shingles(text)
+        out.append(step.get_signature(sh) if sh.size else None)  # run() skips empty documents too
+    return out
+
+
 @dataclass(frozen=True)
 class Stage:
     fn: Callable
     slow: bool = False  # run on --baseline-docs documents only
     threaded: bool = False  # all cores = its own threads (fn(..., threads=N)), not a pool
+    label: Callable[[SignatureSpec], str] | None = None  # settings shown after the name
 
 
 STAGES: dict[str, Stage] = {
     "datasketch update() loop [xxh32]": Stage(datasketch_update_loop, slow=True),
     "datasketch MinHash.bulk [xxh32]": Stage(datasketch_bulk, slow=True),
     "rensa RMinHash (not datasketch-compatible)": Stage(rensa_rminhash),
+    "datatrove MinhashDedupSignature": Stage(datatrove_minhash, slow=True, label=datatrove_label),
     "ours numba [poly64]": Stage(ours_numba, threaded=True),
     "ours numpy [poly64]": Stage(ours_numpy),
     "ours torch cpu [poly64]": Stage(ours_torch_cpu),
@@ -203,7 +292,14 @@ def _in_child(target, *args) -> tuple[float, float]:
     queue = ctx.Queue()
     proc = ctx.Process(target=target, args=(*args, queue))
     proc.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=1)
+            break
+        except Empty:
+            if not proc.is_alive() and queue.empty():
+                raise RuntimeError(f"{getattr(target, '__name__', target)} child exited with code {proc.exitcode} "
+                                   "and no result") from None
     proc.join()
     return result
 
@@ -212,19 +308,193 @@ def run_stage(name: str, texts: list[str], spec: SignatureSpec, workers: int) ->
     return _in_child(_measure, name, texts, spec, workers)
 
 
+# --------------------------------------------------------------------------- clustering
+
+
+def _datasketch_sign(texts: Sequence[str], spec: SignatureSpec) -> list:
+    from datasketch import LeanMinHash, MinHash
+
+    h = datasketch_hashfunc(SignatureSpec(spec.num_perm, spec.seed, spec.ngram, hash_name="xxh32"))
+    sets = [[s.encode("utf-8", "surrogatepass") for s in shingles(t, spec.ngram)] for t in texts]
+    done = iter(MinHash.bulk([s for s in sets if s], num_perm=spec.num_perm, seed=spec.seed, scheme="affine32",
+                             hashfunc=h))
+    return [LeanMinHash(next(done)) if s else None for s in sets]  # no shingles: no signature, as ours
+
+
+def _datasketch_index(threshold: float, spec: SignatureSpec, bands: int, rows: int):
+    from datasketch import MinHashLSH
+
+    return MinHashLSH(threshold=threshold, num_perm=spec.num_perm, params=(bands, rows))
+
+
+def _rensa_sign(texts: Sequence[str], spec: SignatureSpec) -> list:
+    from rensa import RMinHash
+
+    out = []
+    for text in texts:
+        sh = shingles(text, spec.ngram)
+        m = None
+        if sh:
+            m = RMinHash(num_perm=spec.num_perm, seed=spec.seed)
+            m.update(sh)
+        out.append(m)
+    return out
+
+
+def _rensa_index(threshold: float, spec: SignatureSpec, bands: int, rows: int):
+    from rensa import RMinHashLSH
+
+    return RMinHashLSH(threshold=threshold, num_perm=spec.num_perm, num_bands=bands)  # rows = num_perm / bands
+
+
+@dataclass(frozen=True)
+class ClusterMethod:
+    sign: Callable | None  # (texts, spec) -> [minhash or None]; None: ours, the curate dedup job
+    index: Callable | None = None  # (threshold, spec, bands, rows) -> LSH index with insert(key, m), query(m)
+    whole_bands: bool = False  # the index needs num_perm = bands x rows: sign with that many permutations
+
+
+def cluster_spec(method: ClusterMethod, spec: SignatureSpec, threshold: float) -> SignatureSpec:
+    _, bands, rows = setting_for(threshold, spec.num_perm)
+    if method.whole_bands and spec.num_perm != bands * rows:
+        return SignatureSpec(bands * rows, spec.seed, spec.ngram, spec.hash_name)
+    return spec
+
+
+CLUSTER_METHODS: dict[str, ClusterMethod] = {
+    "ours: curate dedup job (store -> dup_clusters)": ClusterMethod(None),
+    "datasketch MinHash.bulk [xxh32] + MinHashLSH": ClusterMethod(_datasketch_sign, _datasketch_index),
+    "rensa RMinHash + RMinHashLSH": ClusterMethod(_rensa_sign, _rensa_index, whole_bands=True),
+}
+
+
+def _components(n: int, edges: list[tuple[int, int]]) -> tuple[int, int]:
+    """(clusters of two or more documents, documents that are not their cluster's first)."""
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    sizes: dict[int, int] = {}
+    for i in range(n):
+        r = find(i)
+        sizes[r] = sizes.get(r, 0) + 1
+    multi = [k for k in sizes.values() if k > 1]
+    return len(multi), sum(multi) - len(multi)
+
+
+def _cluster_work(args):
+    name, batch, spec = args
+    return CLUSTER_METHODS[name].sign(batch, spec)
+
+
+def _set_cores(workers: int) -> None:
+    """One core: pinned to one CPU. numba (and, in the job, DuckDB) get as many threads as cores."""
+    if workers == 1:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    try:
+        import numba
+
+        numba.set_num_threads(min(workers, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+
+
+def _baseline_clusters(name: str, texts: list[str], spec: SignatureSpec, threshold: float, workers: int):
+    method = CLUSTER_METHODS[name]
+    _, bands, rows = setting_for(threshold, spec.num_perm)
+    spec = cluster_spec(method, spec, threshold)
+    if workers == 1:
+        sigs = method.sign(texts, spec)
+    else:
+        batches = [(name, texts[i : i + BATCH_DOCS], spec) for i in range(0, len(texts), BATCH_DOCS)]
+        with mp.get_context("fork").Pool(workers) as pool:
+            sigs = [m for part in pool.imap(_cluster_work, batches) for m in part]
+    index = method.index(threshold, spec, bands, rows)
+    for i, m in enumerate(sigs):
+        if m is not None:
+            index.insert(i, m)
+    candidates, edges = 0, []
+    for i, m in enumerate(sigs):
+        if m is None:
+            continue
+        for j in index.query(m):
+            if j > i:
+                candidates += 1
+                if m.jaccard(sigs[j]) >= threshold:
+                    edges.append((i, j))
+    return (candidates, *_components(len(texts), edges))
+
+
+def _ours_clusters(db: Path, spec: SignatureSpec, threshold: float, workers: int):
+    from curate import jobs, store
+    from curate.dedup import lsh
+
+    with jobs.recorded_run(db, "dedup", {"threshold": [threshold], "num_perm": spec.num_perm}) as ctx:
+        ctx.con.execute(f"SET threads = {int(workers)}")
+        rep = lsh.dedup(ctx.con, threshold, spec, ctx.run_id, device="cpu")
+        store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0, counts_json=json.dumps(rep.__dict__))
+    return rep.candidate_pairs, rep.clusters, rep.duplicates
+
+
+def _measure_cluster(name: str, texts: list[str], spec: SignatureSpec, threshold: float, workers: int,
+                     template: Path, queue) -> None:
+    _set_cores(workers)
+    method = CLUSTER_METHODS[name]
+    with tempfile.TemporaryDirectory(prefix="bench_dedup_") as tmp:
+        if method.sign is None:
+            db = Path(tmp) / "store.duckdb"
+            shutil.copyfile(template, db)  # a store holding the documents and nothing else, untimed
+            signatures(texts[:200], spec)  # numba cache loads, outside the timing
+            import curate.jobs  # noqa: F401
+        else:
+            method.sign(texts[:200], spec)  # imports
+        t0 = time.perf_counter()
+        if method.sign is None:
+            counts = _ours_clusters(db, spec, threshold, workers)
+        else:
+            counts = _baseline_clusters(name, texts, spec, threshold, workers)
+        seconds = time.perf_counter() - t0
+    queue.put((seconds, _peak_rss_mib(), *counts))
+
+
+def _build_store(texts: list[str], path: Path, queue) -> None:
+    from curate import jobs
+
+    src = path.with_suffix(".jsonl")
+    with open(src, "w", encoding="utf-8") as fh:
+        for i, text in enumerate(texts):
+            fh.write(json.dumps({"id": f"d{i:08d}", "text": text}) + "\n")
+    _, report = jobs.ingest(path, [str(src)], jobs.IngestOptions(id_field="id"))
+    src.unlink()
+    queue.put((report.documents, report.quarantined))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=20000)
     ap.add_argument("--baseline-docs", type=int, default=2000, help="documents for the slow baselines")
     ap.add_argument("--num-perm", type=int, default=128)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--only", nargs="*", help="substrings of stage names to run")
+    ap.add_argument("--only", nargs="*", help="substrings of method names to run (both tables)")
     ap.add_argument("--scale", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
                     help="document counts for the scaling run of ours (none: skip)")
+    ap.add_argument("--cluster-docs", type=int, default=20000,
+                    help="documents for the clustering table, every method on all of them (0: skip)")
+    ap.add_argument("--dup-fraction", type=float, default=0.5,
+                    help="fraction of the clustering corpus that is perturbed copies of the rest")
+    ap.add_argument("--threshold", type=float, default=0.8, help="Jaccard threshold for the clustering table")
     args = ap.parse_args()
 
     spec = SignatureSpec(num_perm=args.num_perm)
-    texts, origin = load_texts(max([args.docs, *args.scale]))
+    texts, origin = load_texts(max([args.docs, *args.scale, args.cluster_docs]))
     print(f"corpus: {origin}; num_perm={spec.num_perm}, ngram={spec.ngram}; "
           f"{args.workers} workers for 'all cores'; load average {os.getloadavg()[0]:.1f}\n")
     print("| method | cores | docs | docs/s | MB/s | MB/s per core | peak RSS MiB |")
@@ -234,9 +504,10 @@ def main() -> None:
             continue
         subset = texts[: args.baseline_docs if stage.slow else args.docs]
         mb = sum(len(t.encode()) for t in subset) / 1e6
+        label = f"{name} {stage.label(spec)}" if stage.label else name
         for workers in sorted({1, args.workers}):
             seconds, rss = run_stage(name, subset, spec, workers)
-            print(f"| {name} | {workers} | {len(subset)} | {len(subset) / seconds:,.0f} | {mb / seconds:.1f} "
+            print(f"| {label} | {workers} | {len(subset)} | {len(subset) / seconds:,.0f} | {mb / seconds:.1f} "
                   f"| {mb / seconds / workers:.1f} | {rss:.0f} |", flush=True)
     if args.scale:
         print(f"\nscaling, ours numba [poly64], all cores, chunks of {SCALE_CHUNK} documents:\n")
@@ -247,6 +518,33 @@ def main() -> None:
             mb = sum(len(t.encode()) for t in subset) / 1e6
             seconds, rss = _in_child(_measure_scale, subset, spec)
             print(f"| {n:,} | {mb:,.0f} | {seconds:.1f} | {n / seconds:,.0f} | {mb / seconds:.1f} | {rss:.0f} |", flush=True)
+    if args.cluster_docs:
+        cluster(args, texts, spec)
+
+
+def cluster(args, texts: list[str], spec: SignatureSpec) -> None:
+    names = [n for n in CLUSTER_METHODS if args.only is None or any(s in n for s in args.only)]
+    if not names:
+        return
+    docs, origin = cluster_corpus(texts, args.cluster_docs, args.dup_fraction)
+    mb = sum(len(t.encode()) for t in docs) / 1e6
+    setting, _, _ = setting_for(args.threshold, spec.num_perm)
+    with tempfile.TemporaryDirectory(prefix="bench_dedup_") as tmp:
+        template = Path(tmp) / "template.duckdb"
+        stored, quarantined = _in_child(_build_store, docs, template)
+        print(f"\nclustering end to end (signatures + LSH {setting} + clusters), threshold {args.threshold}; "
+              f"{len(docs):,} documents, {mb:,.0f} MB: {origin}; {stored:,} stored, {quarantined} quarantined:\n")
+        print("| method | cores | docs | seconds | docs/s | MB/s | peak RSS MiB | candidate pairs | clusters "
+              "| duplicate docs |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for name in names:
+            used = cluster_spec(CLUSTER_METHODS[name], spec, args.threshold).num_perm
+            label = f"{name} [{used} permutations: num_perm must be bands x rows]" if used != spec.num_perm else name
+            for workers in sorted({1, args.workers}):
+                seconds, rss, cand, clusters, dups = _in_child(
+                    _measure_cluster, name, docs, spec, args.threshold, workers, template)
+                print(f"| {label} | {workers} | {len(docs)} | {seconds:.1f} | {len(docs) / seconds:,.0f} "
+                      f"| {mb / seconds:.1f} | {rss:.0f} | {cand:,} | {clusters:,} | {dups:,} |", flush=True)
 
 
 if __name__ == "__main__":
