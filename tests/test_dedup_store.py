@@ -154,3 +154,11 @@ def test_large_cluster_costs_linear_edges(db, tmp_path):
     assert rep.candidate_pairs < 1500 * 20  # bands per setting, not n^2 / 2
     clusters = _clusters(db)
     assert max(len(c) for c in clusters) >= 1400
+
+
+def test_exact_check_chunks_hold_a_bounded_amount_of_text():
+    pairs = [("a", "b", 5, 5), ("a", "c", 5, 5), ("b", "c", 5, 5), ("d", "e", 5, 5), ("f", "g", 30, 30)]
+    chunks = list(lsh._chunks_by_text_bytes(pairs, 15))
+    # a, b, c fit (15 bytes, each document counted once); d+e start a new chunk; an oversized pair goes alone
+    assert chunks == [[("a", "b"), ("a", "c"), ("b", "c")], [("d", "e")], [("f", "g")]]
+    assert [p for c in chunks for p in c] == [(a, b) for a, b, _, _ in pairs]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 import duckdb
@@ -30,7 +30,8 @@ from curate.store import get_meta, set_meta
 # computing the exact Jaccard: with 128 permutations the estimate's standard deviation at
 # J = 0.8 is sqrt(0.8 * 0.2 / 128) = 0.035, so 0.15 is over four of them.
 EXACT_CHECK_MARGIN = 0.15
-EXACT_CHECK_CHUNK = 20000  # pairs whose documents' shingle sets are held at once
+# Text whose shingle sets are held at once (a set takes about 20x its text's bytes).
+EXACT_CHECK_BYTES = 8 << 20
 STAR_BUCKET_SIZE = 64
 # Recall first: pairs are verified afterwards, so false positives cost only a check.
 FP_WEIGHT, FN_WEIGHT = 0.1, 0.9
@@ -196,20 +197,40 @@ def _verify_new_pairs(con: duckdb.DuckDBPyConnection, setting: str, threshold: f
 def _exact_check(con: duckdb.DuckDBPyConnection, threshold: float, spec: minhash.SignatureSpec) -> None:
     """Exact shingle Jaccard for pairs whose estimate is near or above the threshold."""
     todo = con.execute(
-        "SELECT a, b FROM dup_pairs WHERE jaccard IS NULL AND est_jaccard >= ? ORDER BY a, b",
+        """SELECT p.a, p.b, da.n_bytes, db.n_bytes FROM dup_pairs p
+           JOIN documents da ON da.doc_id = p.a JOIN documents db ON db.doc_id = p.b
+           WHERE p.jaccard IS NULL AND p.est_jaccard >= ? ORDER BY p.a, p.b""",
         [threshold - EXACT_CHECK_MARGIN],
     ).fetchall()
-    for start in range(0, len(todo), EXACT_CHECK_CHUNK):
-        chunk = todo[start:start + EXACT_CHECK_CHUNK]
+    for chunk in _chunks_by_text_bytes(todo, EXACT_CHECK_BYTES):
         # each document's shingle set once per chunk: a member of a big cluster is in many pairs
         ids = sorted({d for pair in chunk for d in pair})
-        texts = dict(con.execute("SELECT doc_id, text FROM documents WHERE list_contains(?, doc_id)", [ids]).fetchall())
-        sets = {d: set(minhash.shingles(t, spec.ngram)) for d, t in texts.items()}
+        texts = con.execute("SELECT doc_id, text FROM documents WHERE list_contains(?, doc_id)", [ids]).fetchall()
+        sets = {d: set(minhash.shingles(t, spec.ngram)) for d, t in texts}
         vals = [minhash.set_jaccard(sets[a], sets[b]) for a, b in chunk]
         tbl = pa.table({"a": [p[0] for p in chunk], "b": [p[1] for p in chunk], "j": vals})
         store.register(con, "_exact_batch", tbl)
         con.execute("UPDATE dup_pairs SET jaccard = e.j FROM _exact_batch e WHERE dup_pairs.a = e.a AND dup_pairs.b = e.b")
         con.unregister("_exact_batch")
+
+
+def _chunks_by_text_bytes(pairs: list[tuple], budget: int) -> Iterator[list[tuple[str, str]]]:
+    """(a, b) pairs, from (a, b, bytes of a, bytes of b) rows, in chunks whose distinct documents
+    hold at most ``budget`` bytes of text (or one pair, if a single pair holds more)."""
+    chunk: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    size = 0
+    for a, b, na, nb in pairs:
+        grow = (na if a not in seen else 0) + (nb if b not in seen else 0)
+        if chunk and size + grow > budget:
+            yield chunk
+            chunk, seen, size = [], set(), 0
+            grow = na + nb
+        chunk.append((a, b))
+        seen.update((a, b))
+        size += grow
+    if chunk:
+        yield chunk
 
 
 def _union_find(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
