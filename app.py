@@ -1,11 +1,9 @@
 """The Streamlit dashboard: `streamlit run app.py -- --db PATH`, or `curate app`.
 
 The page itself lives in the package (curate/dashboard/page.py) so that `curate app` works from
-an installed wheel too; this file runs it on every Streamlit rerun.
+an installed wheel too. Importing it (once per process) rather than running the file keeps a
+rerun from compiling the page again; `main()` draws it on every Streamlit rerun.
 """
-import runpy
-from pathlib import Path
+from curate.dashboard.page import main
 
-import curate.dashboard
-
-runpy.run_path(str(Path(curate.dashboard.__file__).with_name("page.py")), run_name="__main__")
+main()

@@ -6,15 +6,15 @@ browser. Screenshots land in test-artifacts/ for a person to look at.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from curate.dashboard.launch import command, free_port
+from curate import store
+from curate.dashboard.launch import serve
 from curate.dashboard.synthetic import build_store
+from tests.dashboard_helpers import Holder
 
 pytestmark = pytest.mark.browser
 
@@ -25,26 +25,19 @@ PAGES = {"audit": "Corpus audit", "explorer": "Settings explorer", "compare": "S
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def browser_store(tmp_path_factory) -> Path:
+    return build_store(tmp_path_factory.mktemp("browser") / "store.duckdb", 400, seed=4, train=True)
+
+
+@pytest.fixture(scope="module")
+def server(browser_store):
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.skip("no system Chromium: apt-get install -y chromium")
     pytest.importorskip("playwright", reason="pip install playwright (the browser itself comes from apt)")
-    db = build_store(tmp_path_factory.mktemp("browser") / "store.duckdb", 400, seed=4, train=True)
-    port = free_port()
-    proc = subprocess.Popen(command(db, port, address="127.0.0.1"), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"streamlit did not start: {proc.stdout.read()[-2000:]}")
-        time.sleep(0.3)
+    try:
+        proc, url = serve(browser_store)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     yield url
     proc.terminate()
     proc.wait(timeout=20)
@@ -103,4 +96,42 @@ def test_slider_moves_the_count(server, page):
     _settle(page)
     page.screenshot(path=str(ARTIFACTS / "app-explorer-moved.png"), full_page=True)
     assert int(after.replace(",", "")) < int(before.replace(",", ""))
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_slider_move_sees_a_changed_store(server, page, browser_store):
+    """A move reruns the explorer's fragment alone; it must still notice that the store has changed."""
+    page.goto(f"{server}/?page=explorer")
+    page.get_by_role("heading", name="Settings explorer").first.wait_for(timeout=30_000)
+    _settle(page)
+    before = int(_metric(page, "surviving documents").replace(",", ""))
+    kept_id = page.locator('[data-testid="stMarkdown"]', has_text="Kept (sample)").first.locator(
+        "xpath=ancestor::*[@data-testid='stVerticalBlock'][1]").locator("code").first.inner_text()
+    with store.open_store(browser_store) as con:  # another copy of a kept document: kept too
+        con.execute("INSERT INTO documents SELECT 'copy-1', source_id, record_no + 100000, external_id, text, "
+                    "'h-copy-1', n_bytes, metadata, run_id FROM documents WHERE doc_id = ?", [kept_id])
+        con.execute("INSERT INTO signals SELECT * REPLACE ('copy-1' AS doc_id) FROM signals WHERE doc_id = ?",
+                    [kept_id])
+    thumb = page.locator('input[type="range"][aria-label="quality — start"]')
+    for key in ("ArrowRight", "ArrowLeft"):  # away and back: the same settings as before
+        thumb.focus()
+        page.keyboard.press(key)
+        _settle(page)
+    assert int(_metric(page, "surviving documents").replace(",", "")) == before + 1
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_slider_move_sees_the_job_end(server, page, browser_store):
+    """The snapshot notice goes at the first move after the job lets go of the store."""
+    store.publish_snapshot(browser_store)
+    with Holder(browser_store, new_run=99):
+        page.goto(f"{server}/?page=explorer")
+        page.get_by_role("heading", name="Settings explorer").first.wait_for(timeout=30_000)
+        _settle(page)
+        assert page.get_by_text("a job is running; showing data as of run").count() == 1
+    thumb = page.locator('input[type="range"][aria-label="quality — start"]')
+    thumb.focus()
+    page.keyboard.press("ArrowRight")
+    _settle(page)
+    assert page.get_by_text("a job is running").count() == 0
     assert page.locator('[data-testid="stException"]').count() == 0

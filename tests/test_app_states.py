@@ -1,6 +1,7 @@
 """Dashboard states through AppTest: empty store, no store, a job holding the lock, hostile URLs."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 pytest.importorskip("streamlit", reason="the dashboard needs the [app] extra (streamlit)")
 
 from curate import store  # noqa: E402
+from curate.dashboard.page import PROBE_TTL_S  # noqa: E402
 from curate.dashboard.synthetic import build_store  # noqa: E402
 from tests.dashboard_helpers import Holder, metric, run_app, texts  # noqa: E402
 
@@ -47,5 +49,60 @@ def test_locked_store_shows_the_snapshot(monkeypatch, tmp_path):
     store.publish_snapshot(db)
     with Holder(db, new_run=77):
         at = run_app(monkeypatch, db)
+        assert "a job is running; showing data as of run 4" in texts(at.warning)
+        assert metric(at, "documents") == "60"
+
+
+def _add_document(db: Path, doc_id: str) -> None:
+    """What a later ingest + score does to the store: one more (scored) document."""
+    with store.open_store(db) as con:
+        con.execute("INSERT INTO documents SELECT ?, source_id, record_no + 100000, NULL, text, ?, n_bytes, NULL, "
+                    "run_id FROM documents LIMIT 1", [doc_id, f"h-{doc_id}"])
+        con.execute("INSERT INTO signals (doc_id, signals_version) VALUES (?, 'test')", [doc_id])
+
+
+def test_a_changed_store_shows_at_the_next_rerun(monkeypatch, tmp_path):
+    db = build_store(tmp_path / "s.duckdb", 60)
+    at = run_app(monkeypatch, db)
+    assert metric(at, "documents") == "60"
+    _add_document(db, "added-1")
+    at.run()
+    assert metric(at, "documents") == "61"
+    at = run_app(monkeypatch, db, page="explorer")
+    at.multiselect(key="ex_signals").set_value([]).run()
+    assert metric(at, "surviving documents") == "61"
+    _add_document(db, "added-2")
+    at.run()
+    assert metric(at, "surviving documents") == "62"
+
+
+def test_a_job_that_writes_shows_its_notice_at_the_next_rerun(monkeypatch, tmp_path):
+    db = build_store(tmp_path / "s.duckdb", 60)
+    store.publish_snapshot(db)
+    at = run_app(monkeypatch, db)
+    assert not at.warning
+    with Holder(db, new_run=77):
+        at.run()
+        assert "a job is running; showing data as of run 4" in texts(at.warning)
+    at.run()
+    assert not at.warning
+
+
+def test_a_job_that_has_not_written_yet(monkeypatch, tmp_path):
+    """No file stat shows the lock: a read the cache lacks finds it at once, the probe after PROBE_TTL_S."""
+    db = build_store(tmp_path / "s.duckdb", 60)
+    store.publish_snapshot(db)
+    at = run_app(monkeypatch, db)
+    with Holder(db):
+        at.selectbox(key="audit_signal").set_value("quality").run()
+        assert not at.exception
+        assert "a job is running; showing data as of run 4" in texts(at.warning)
+    at = run_app(monkeypatch, db)
+    assert not at.warning
+    with Holder(db):
+        at.run()  # the probe is trusted, every read cached: the store's own numbers, unchanged by the job
+        assert metric(at, "documents") == "60" and not at.warning
+        time.sleep(PROBE_TTL_S)
+        at.run()
         assert "a job is running; showing data as of run 4" in texts(at.warning)
         assert metric(at, "documents") == "60"

@@ -17,10 +17,10 @@ from curate.dashboard.explorer import (
     save_recipe,
     signal_ranges,
 )
-from curate.dashboard.highlight import highlight_html, offending_lines, signal_of
-from curate.dashboard.source import StoreUnavailable, probe, read_store
+from curate.dashboard.highlight import highlight_html, offending_lines, samples_html, signal_of
+from curate.dashboard.source import StoreUnavailable, ViewChanged, file_stats, probe, read_store
 from curate.dashboard.synthetic import THRESHOLDS, build_store
-from curate.recipes import Rule, load_recipe, parse_recipe
+from curate.recipes import Rule, compile_decisions, load_recipe, parse_recipe
 from tests.dashboard_helpers import Holder
 
 
@@ -98,6 +98,18 @@ def test_pick_returns_kept_and_dropped(syn, frame):
         doc_id, _, excerpt = kept[0]
         text = con.execute("SELECT text FROM documents WHERE doc_id = ?", [doc_id]).fetchone()[0]
     assert excerpt == text[:300]
+
+
+@pytest.mark.parametrize("settings", SETTINGS[1:], ids=range(1, len(SETTINGS)))
+def test_pick_samples_in_hash_order(syn, frame, settings):
+    """The frame's stored order stands in for ORDER BY: the same documents as sorting the decisions."""
+    sql, params = compile_decisions(settings.to_recipe())
+    with read_store(syn) as (con, _):
+        for kept in (True, False):
+            want = con.execute(f"SELECT doc_id, reason FROM ({sql}) WHERE (reason IS NULL) = ? "
+                               "ORDER BY hash(doc_id), doc_id LIMIT 20", [*params, kept]).fetchall()
+            got = [(doc_id, reason) for doc_id, reason, _ in frame.pick(settings, kept=kept, limit=20)]
+            assert got == want
 
 
 def test_empty_and_unscored_stores(tmp_path):
@@ -238,6 +250,14 @@ def test_highlight_escapes_html():
     assert "<script>" not in out and "&lt;script&gt;" in out and out.count("<mark") == 1
 
 
+def test_samples_html_escapes_every_field():
+    out = samples_html([("<b>id</b>", None, "<script>alert(1)</script>\n\nnext"),
+                        ("d2", "quality_below_min", "<img src=x onerror=alert(1)>")])
+    assert "<script>" not in out and "<img" not in out and "<b>id</b>" not in out
+    assert "&lt;script&gt;" in out and "&lt;b&gt;id&lt;/b&gt;" in out and "<b>quality_below_min</b>" in out
+    assert "\n" not in out  # one line: markdown cannot end the HTML block inside an excerpt
+
+
 # --- store access ------------------------------------------------------------------------------
 
 
@@ -270,6 +290,28 @@ def test_locked_store_reads_the_snapshot(tmp_path):
     assert not view.is_snapshot
     with read_store(db) as (con, _):
         assert con.execute("SELECT max(run_id) FROM runs").fetchone()[0] == 999
+
+
+def test_a_read_keyed_on_one_file_refuses_another(tmp_path):
+    """What lets the page cache a probe: a read that would come from another file says so."""
+    db = build_store(tmp_path / "s.duckdb", 40, slices=False)
+    store.publish_snapshot(db)
+    with read_store(db, expect=db) as (_, view):
+        assert not view.is_snapshot
+    before = file_stats(db)
+    with Holder(db):
+        assert file_stats(db) == before  # a lock alone changes no file stat
+        with pytest.raises(ViewChanged):
+            with read_store(db, expect=db):
+                pass
+        with read_store(db, expect=store.snapshot_path(db)) as (_, view):
+            assert view.is_snapshot
+    with pytest.raises(ViewChanged):
+        with read_store(db, expect=store.snapshot_path(db)):
+            pass
+    with store.open_store(db) as con:
+        con.execute("INSERT INTO runs (run_id, command, started_at, status) VALUES (99, 'x', now(), 'ok')")
+    assert file_stats(db) != before
 
 
 # --- curate audit and curate app -------------------------------------------------------------

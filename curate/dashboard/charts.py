@@ -1,6 +1,9 @@
 """Altair charts shared by the dashboard and the HTML audit report (one definition each)."""
 from __future__ import annotations
 
+import copy
+import functools
+
 import altair as alt
 import pandas as pd
 
@@ -54,8 +57,8 @@ def cluster_sizes(df: pd.DataFrame) -> alt.Chart:
     ).properties(width=WIDTH, height=220)
 
 
-def waterfall(outcome: Outcome) -> alt.Chart:
-    """Documents left after each rule, in the order the recipe tests them."""
+def waterfall_data(outcome: Outcome) -> pd.DataFrame:
+    """Documents left after each rule, in the order the recipe tests them: the waterfall's rows."""
     rows = [{"step": "all documents", "order": 0, "start": outcome.n_documents, "end": 0,
              "documents": outcome.n_documents, "kind": "total"}]
     before = outcome.n_documents
@@ -67,15 +70,33 @@ def waterfall(outcome: Outcome) -> alt.Chart:
         before = step.remaining
     rows.append({"step": "kept", "order": len(rows) + 1000, "start": outcome.n_kept, "end": 0,
                  "documents": outcome.n_kept, "kind": "total"})
-    df = pd.DataFrame(rows)
-    return alt.Chart(df, title="Drop-reason waterfall (first failing rule, in rule order)").mark_bar().encode(
+    return pd.DataFrame(rows)
+
+
+def waterfall_spec() -> dict:
+    """The waterfall's Vega-Lite spec without its rows, for `st.vega_lite_chart(waterfall_data(...), spec)`.
+
+    A fresh copy each call: Streamlit may patch the spec it is given.
+    """
+    return copy.deepcopy(_waterfall_spec())
+
+
+@functools.cache
+def _waterfall_spec() -> dict:
+    """Built and validated by Altair once per process: that costs several times the slider move's
+    query, and only the rows change from one move to the next."""
+    chart = alt.Chart(title="Drop-reason waterfall (first failing rule, in rule order)").mark_bar().encode(
         y=alt.Y("step:N", sort=alt.EncodingSortField("order"), title=None, axis=alt.Axis(labelLimit=280)),
         x=alt.X("start:Q", title="documents"),
         x2="end:Q",
         color=alt.Color("kind:N", scale=alt.Scale(domain=["total", "dropped"], range=["#4c78a8", "#e45756"]),
                         legend=None),
-        tooltip=["step", "documents", alt.Tooltip("end:Q", title="left after step")],
+        tooltip=["step:N", "documents:Q", alt.Tooltip("end:Q", title="left after step")],
     ).properties(width=WIDTH)
+    spec = chart.to_dict()
+    for key in ("data", "datasets"):  # Altair's placeholder for the rows
+        spec.pop(key, None)
+    return spec
 
 
 def bpb_by_slice(runs: pd.DataFrame) -> alt.LayerChart:

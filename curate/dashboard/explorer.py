@@ -122,6 +122,9 @@ class ExplorerFrame:
     threshold. A slider move is then one scan of one table: no joins, no window, no file
     (the store itself is closed as soon as the copy is made). The conditions are the recipe
     compiler's own (`reason_case`), so the answer equals `compile_decisions`.
+
+    The rows are stored in hash order of doc_id, the order `pick` samples in, so a sample is the
+    first rows that match and the scan stops there instead of sorting the whole corpus per move.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -131,6 +134,7 @@ class ExplorerFrame:
         self.signals: tuple[str, ...] = ()
         self._mem = duckdb.connect(":memory:", config={"enable_external_access": False})
         self._mem.execute("SET threads = 2")
+        self._mem.execute("SET preserve_insertion_order = true")  # `pick` relies on it
         if not table_exists(con, "documents"):
             self.n_documents = 0
             self._empty = True
@@ -164,7 +168,7 @@ class ExplorerFrame:
         table = cur.sql(sql, params=[EXCERPT_CHARS, *near_params]).to_arrow_table()
         cur.close()
         self._mem.register("frame_in", table)
-        self._mem.execute("CREATE TABLE frame AS SELECT * FROM frame_in")
+        self._mem.execute("CREATE TABLE frame AS SELECT * FROM frame_in ORDER BY hash(doc_id), doc_id")
         self._mem.unregister("frame_in")
         self.n_documents = table.num_rows
 
@@ -196,7 +200,11 @@ class ExplorerFrame:
 
     def pick(self, settings: Settings, *, kept: bool, limit: int = 5,
              reason: str | None = None) -> list[tuple[str, str | None, str]]:
-        """A few (doc_id, reason, excerpt) the settings keep or drop, spread over the corpus (hash order)."""
+        """A few (doc_id, reason, excerpt) the settings keep or drop, spread over the corpus (hash order).
+
+        No ORDER BY: the frame is stored in that order, and DuckDB keeps a table's order in a
+        result without one, so LIMIT ends the scan at the first matches.
+        """
         if self._empty:
             return []
         case, params = self._reason_sql(settings)
@@ -207,7 +215,7 @@ class ExplorerFrame:
             extra.append(reason)
         return self._mem.cursor().execute(
             f"SELECT doc_id, reason, excerpt FROM (SELECT s.doc_id, s.excerpt, {case} AS reason FROM frame s) "
-            f"WHERE {where} ORDER BY hash(doc_id), doc_id LIMIT ?",
+            f"WHERE {where} LIMIT ?",
             [*params, *extra, int(limit)],
         ).fetchall()
 

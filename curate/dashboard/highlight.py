@@ -1,4 +1,4 @@
-"""Which lines of a document made it fail a rule, for the audit's example documents.
+"""Which lines of a document made it fail a rule, and documents as escaped HTML for the pages.
 
 The scorers work on whole batches in polars and keep no per-line flags, so this module
 re-applies each line-level rule to one document's lines. The predicates follow the scorers'
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from curate.signals.c4 import POLICY_PHRASES
 from curate.signals.pii import CARD_RE, EMAIL_RE, IP_RE, PHONE_RE
@@ -100,3 +100,16 @@ def highlight_html(text: str, lines: set[int], max_chars: int = 5000) -> str:
     return ('<div style="font-family:monospace;white-space:pre-wrap;font-size:0.85em;'
             'border:1px solid #ddd;padding:0.5em;max-height:24em;overflow:auto">'
             + "<br>".join(out) + more + "</div>")
+
+
+def samples_html(picked: Iterable[tuple[str, str | None, str]]) -> str:
+    """Sampled (doc_id, reason, excerpt) as one escaped HTML block; safe to render as HTML.
+
+    One element rather than two per document: the explorer redraws its samples on every
+    slider move, and each element the browser redraws delays the move's answer on screen.
+    """
+    return "".join(
+        f"<p><code>{html.escape(doc_id)}</code>{f' — <b>{html.escape(reason)}</b>' if reason else ''}</p>"
+        + highlight_html(excerpt, set())
+        for doc_id, reason, excerpt in picked
+    )

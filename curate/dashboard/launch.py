@@ -4,6 +4,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 APP = Path(__file__).resolve().with_name("page.py")
@@ -15,10 +17,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def command(db: Path, port: int | None = None, *, address: str = "localhost") -> list[str]:
-    """The `streamlit run` command line: headless, no usage stats, bound to `address`."""
+def command(db: Path, port: int | None = None, *, address: str = "localhost", script: Path = APP) -> list[str]:
+    """The `streamlit run` command line: headless, no usage stats, bound to `address`.
+
+    `script` is the page by default; the benchmark passes the repository's app.py instead.
+    """
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+        sys.executable, "-m", "streamlit", "run", str(script),
         "--server.headless", "true",
         "--server.address", address,
         "--server.port", str(port or 8501),
@@ -26,6 +31,27 @@ def command(db: Path, port: int | None = None, *, address: str = "localhost") ->
         "--server.fileWatcherType", "none",
         "--", "--db", str(Path(db).resolve()),
     ]
+
+
+def serve(db: Path, *, script: Path = APP, timeout_s: float = 60) -> tuple[subprocess.Popen, str]:
+    """Start the dashboard on a free localhost port and wait until it answers its health check;
+    (the server process, its URL). The caller terminates the process. RuntimeError with the
+    server's last output if it exits or does not answer within ``timeout_s``."""
+    port = free_port()
+    proc = subprocess.Popen(command(db, port, address="127.0.0.1", script=script), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return proc, url
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"streamlit did not start: {proc.stdout.read()[-2000:]}")
+        time.sleep(0.3)
 
 
 def launch(db: Path, port: int | None = None) -> int:

@@ -4,7 +4,9 @@
 
 Thin by design: every query and computation lives in `curate.dashboard` (tested there).
 The store is opened read-only per query and never held; while a job holds it, the pages
-read the snapshot the last successful run published and say so.
+read the snapshot the last successful run published and say so. Which of the two to read is
+decided again when a file changes, and by a full rerun at least every PROBE_TTL_S. The settings
+explorer is a fragment: a slider move reruns it alone, from caches and its in-memory frame.
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ from curate.dashboard.explorer import (
     save_recipe,
     signal_ranges,
 )
-from curate.dashboard.highlight import highlight_html, offending_lines
-from curate.dashboard.source import StoreUnavailable, probe, read_store
+from curate.dashboard.highlight import highlight_html, offending_lines, samples_html
+from curate.dashboard.source import StoreUnavailable, StoreView, ViewChanged, file_stats, probe, read_store
 from curate.recipes import RecipeError, Rule, load_recipe, parse_recipe, shipped_recipe_names
 from curate.signals import REGISTRY
 
@@ -47,6 +49,9 @@ READS = {
         or [[None]])[0][0],
 }
 DEFAULT_EXPLORER_SIGNALS = ("gopher_word_count", "gopher_alpha_word_frac", "gopher_dup_line_frac", "quality")
+# A job's DuckDB lock shows in no file stat until the job writes, so a probe is trusted this long
+# at most; a read that finds the store taken in between reruns the page at once (Store._read).
+PROBE_TTL_S = 5.0
 
 
 def store_path() -> Path:
@@ -56,30 +61,61 @@ def store_path() -> Path:
     return Path(args.db or os.environ.get("CURATE_DB") or "curate.duckdb")
 
 
+@st.cache_data(ttl=PROBE_TTL_S, show_spinner=False, max_entries=16)
+def _probe(db: str, stats: tuple) -> StoreView:
+    """`probe` again only when a file changed or PROBE_TTL_S passed: it opens the store, the
+    costliest step of a rerun that hits every other cache (40-90 ms at 100k documents)."""
+    return probe(db)
+
+
 @st.cache_data(show_spinner=False, max_entries=512)
-def _cached(name: str, db: str, fingerprint: tuple, *args):
-    with read_store(db) as (con, _):
+def _cached(db: str, path: str, fingerprint: tuple, name: str, *args):
+    with read_store(db, expect=path) as (con, _):
         return READS[name](con, *args)
 
 
 @st.cache_resource(show_spinner="loading the signals for the explorer…", max_entries=2)
-def _frame(db: str, fingerprint: tuple) -> ExplorerFrame:
-    with read_store(db) as (con, _):
+def _frame(db: str, path: str, fingerprint: tuple) -> ExplorerFrame:
+    with read_store(db, expect=path) as (con, _):
         return ExplorerFrame(con)
 
 
 class Store:
-    """The store as this rerun sees it: every read cached until the file changes."""
+    """The store as this rerun sees it: every read cached until a file changes."""
 
     def __init__(self, db: Path):
         self.db = db
-        self.view = probe(db)
+        self.stats = file_stats(db)
+        self.view = _probe(str(db), self.stats)
 
     def __call__(self, name: str, *args):
-        return _cached(name, str(self.db), self.view.fingerprint, *args)
+        return self._read(_cached, name, *args)
 
     def frame(self) -> ExplorerFrame:
-        return _frame(str(self.db), self.view.fingerprint)
+        return self._read(_frame)
+
+    def _read(self, fn, *args):
+        try:
+            return fn(str(self.db), str(self.view.path), self.view.fingerprint, *args)
+        except ViewChanged:
+            _probe.clear()
+            st.rerun()  # a job took or freed the store since the probe: the whole page again, with its notice
+
+    def current(self) -> Store:
+        """This store if no file changed since its probe, else a fresh probe of it.
+
+        A fragment rerun gets the Store of the page's last full run; when the fresh probe reads
+        another file (a job began, or ended), the whole page runs again, so that its notice is right.
+        """
+        if file_stats(self.db) == self.stats:
+            return self
+        try:
+            fresh = Store(self.db)
+        except StoreUnavailable:
+            st.rerun()  # the full page says why
+        if fresh.view.path != self.view.path:
+            st.rerun()
+        return fresh
 
 
 def _init(key: str, value) -> None:
@@ -246,7 +282,16 @@ def _slider_value(rng, lo: float, hi: float):
     return (float(lo), float(hi))
 
 
+@st.fragment
 def page_explorer(s: Store, p: qp.Params) -> None:
+    """A fragment: a move of one of its widgets reruns this page alone, not the whole script."""
+    try:
+        _explorer(s.current(), p)
+    except StoreUnavailable as exc:  # main() catches it on a full run, not on a fragment's own rerun
+        st.info(str(exc))
+
+
+def _explorer(s: Store, p: qp.Params) -> None:
     st.header("Settings explorer")
     frame = s.frame()
     if frame.n_documents == 0:
@@ -309,7 +354,7 @@ def page_explorer(s: Store, p: qp.Params) -> None:
         st.caption(f"{out.n_dropped:,} of {out.n_documents:,} documents dropped; "
                    f"{out.kept_tokens:,} of {out.total_tokens:,} tokens kept "
                    f"({out.kept_tokens / out.total_tokens:.1%})" if out.total_tokens else "nothing to keep")
-        st.altair_chart(charts.waterfall(out), width="stretch")
+        st.vega_lite_chart(charts.waterfall_data(out), charts.waterfall_spec(), width="stretch")
         with st.expander("waterfall as a table"):
             st.dataframe([{"reason": w.reason, "dropped": w.dropped, "dropped ≈ tokens": w.dropped_bytes // 4,
                            "left after": w.remaining} for w in out.waterfall], hide_index=True, key="ex_waterfall")
@@ -318,16 +363,16 @@ def page_explorer(s: Store, p: qp.Params) -> None:
             picked = frame.pick(settings, kept=kept, limit=5)
             with col:
                 st.markdown(f"**{'Kept' if kept else 'Dropped'} (sample)**")
-                if not picked:
+                if picked:
+                    st.markdown(samples_html(picked), unsafe_allow_html=True)
+                else:
                     st.caption("none")
-                for doc_id, reason, excerpt in picked:
-                    st.markdown(f"`{doc_id}`" + (f" — **{reason}**" if reason else ""))
-                    st.text(excerpt)
 
         st.subheader("Save as a recipe")
         recipe = settings.to_recipe(st.session_state.get("ex_name") or "explorer",
                                     "saved from the settings explorer")
-        st.code(recipe.to_yaml(), language="yaml")
+        recipe_yaml = recipe.to_yaml()
+        st.code(recipe_yaml, language="yaml")
         name = st.text_input("Recipe name", key="ex_name", max_chars=64,
                              help="letters, digits, '-' and '_'; saved under the store's folder, in recipes/")
         overwrite = st.checkbox("Overwrite an existing file", key="ex_overwrite")
@@ -338,7 +383,7 @@ def page_explorer(s: Store, p: qp.Params) -> None:
                 st.success(f"saved {path} — build it with `curate slice {path}`")
             except (ValueError, FileExistsError, OSError) as exc:
                 st.error(str(exc))
-        c2.download_button("Download YAML", recipe.to_yaml(), file_name=f"{name or 'explorer'}.yaml",
+        c2.download_button("Download YAML", recipe_yaml, file_name=f"{name or 'explorer'}.yaml",
                            mime="application/yaml", key="ex_download")
 
 
@@ -453,4 +498,5 @@ def main() -> None:
         st.info(str(exc))
 
 
-main()
+if __name__ == "__main__":  # `streamlit run` on this file; app.py imports it and calls main()
+    main()

@@ -28,6 +28,10 @@ class StoreUnavailable(Exception):
     """The store cannot be read now; the message is meant for the person at the dashboard."""
 
 
+class ViewChanged(Exception):
+    """A read found the store in another state than the probe it was keyed on (a job took or freed it)."""
+
+
 @dataclass(frozen=True)
 class StoreView:
     """Which file a query read: the store itself, or its snapshot as of run `snapshot_run`."""
@@ -50,14 +54,25 @@ class StoreView:
     @property
     def fingerprint(self) -> tuple:
         """Changes whenever the file read changes: the cache key of every query result."""
-        parts: list = [str(self.path)]
-        for p in (self.path, Path(str(self.path) + ".wal")):
-            try:
-                st = p.stat()
-                parts.append((st.st_mtime_ns, st.st_size))
-            except FileNotFoundError:
-                parts.append(None)
-        return tuple(parts)
+        return (str(self.path), _stat(self.path), _stat(Path(str(self.path) + ".wal")))
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def file_stats(store: Path | str) -> tuple:
+    """(mtime, size) of the store, its WAL and its snapshot: what every write and publish changes.
+
+    Cheap enough to read on every rerun, unlike `probe`. Taking DuckDB's lock changes none of
+    them, so a probe keyed on these alone could miss a job that has not written yet.
+    """
+    store = Path(store)
+    return _stat(store), _stat(Path(str(store) + ".wal")), _stat(snapshot_path(store))
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -120,9 +135,17 @@ def _open(store: Path) -> tuple[duckdb.DuckDBPyConnection, StoreView]:
 
 
 @contextlib.contextmanager
-def read_store(store: Path | str) -> Iterator[tuple[duckdb.DuckDBPyConnection, StoreView]]:
-    """A read-only connection for one query (or one page's queries); closed on exit."""
+def read_store(store: Path | str, expect: Path | str | None = None
+               ) -> Iterator[tuple[duckdb.DuckDBPyConnection, StoreView]]:
+    """A read-only connection for one query (or one page's queries); closed on exit.
+
+    `expect` is the file an earlier probe chose; ViewChanged if this open reads another one,
+    so that a result is never cached under the key of a file it did not come from.
+    """
     con, view = _open(Path(store))
+    if expect is not None and view.path != Path(expect):
+        con.close()
+        raise ViewChanged(f"expected to read {expect}, the store now reads {view.path}")
     try:
         yield con, view
     finally:
