@@ -369,6 +369,12 @@ _UK_INV = np.uint64(_POLY_K_INV)
 _ASCII_SPACE = np.array([chr(c).isspace() for c in range(128)])
 # (byte + 1) after casefolding, which for ASCII is text.lower()
 _ASCII_VALUE = np.array([ord(chr(c).lower()) + 1 for c in range(128)], dtype=np.uint64)
+# The same for every byte, 0 where a word's ASCII run stops (whitespace, or a non-ASCII byte)
+_WORD_VALUE = np.array([0 if c >= 0x80 or chr(c).isspace() else ord(chr(c).lower()) + 1 for c in range(256)],
+                       dtype=np.uint64)
+_UK2 = np.uint64(pow(_POLY_K, 2, 1 << 64))
+_UK3 = np.uint64(pow(_POLY_K, 3, 1 << 64))
+_UK4 = np.uint64(pow(_POLY_K, 4, 1 << 64))
 
 
 def _fold_tables() -> tuple[np.ndarray, ...]:
@@ -525,16 +531,24 @@ def _doc_shingle_hashes(buf, lo, hi, ngram, out):
                 # ASCII letters of a word, the common case: a tight loop
                 if not in_token:
                     tp, kp, length, in_token = _U0, _U1, 0, True
-                while True:
-                    tp += _ASCII_VALUE[c] * kp
+                start = i
+                # four bytes a step: one multiply of the running K**len per step, not per byte
+                while i + 4 <= hi:
+                    v0, v1 = _WORD_VALUE[buf[i]], _WORD_VALUE[buf[i + 1]]
+                    v2, v3 = _WORD_VALUE[buf[i + 2]], _WORD_VALUE[buf[i + 3]]
+                    if v0 == _U0 or v1 == _U0 or v2 == _U0 or v3 == _U0:
+                        break
+                    tp += (v0 + v1 * _UK + v2 * _UK2 + v3 * _UK3) * kp
+                    kp *= _UK4
+                    i += 4
+                while i < hi:
+                    v0 = _WORD_VALUE[buf[i]]
+                    if v0 == _U0:
+                        break
+                    tp += v0 * kp
                     kp *= _UK
-                    length += 1
                     i += 1
-                    if i == hi:
-                        break
-                    c = np.int64(buf[i])
-                    if c >= 0x80 or _ASCII_SPACE[c]:
-                        break
+                length += i - start
                 continue
             n = 1
             fold = 0
