@@ -9,8 +9,9 @@ Texts come from sample_data/corpus/web-000.jsonl.gz when present (repeated up to
 with --lang, only the documents its labels give that language), else from a fixed-seed
 synthetic corpus (Zipf-distributed words in sentences and paragraphs). Every method runs
 in a fresh process (peak RSS is that process tree's), --repeat times on one core and as
-often on all cores, and the fastest run is reported: a multiprocessing pool over batches of BATCH_DOCS for
-the baselines, numba's own threads (plus one thread preparing the next batch) for ours.
+often on all cores, in round robin over the methods, and the fastest run is reported. All
+cores means a multiprocessing pool over batches of BATCH_DOCS for the baselines, numba's
+own threads (plus one thread preparing the next batch) for ours.
 Slow baselines run on the first --baseline-docs documents only; rates are per second
 either way, and every number in one table comes from one run on one machine, so compare
 ratios. The scaling run feeds ours (all cores) 10k -> 1M documents in chunks of
@@ -514,20 +515,26 @@ def main() -> None:
     texts, origin = load_texts(max([args.docs, *args.scale, args.cluster_docs]), lang=args.lang)
     print(f"corpus: {origin}; num_perm={spec.num_perm}, ngram={spec.ngram}; "
           f"{args.workers} workers for 'all cores'; load average {os.getloadavg()[0]:.1f}\n")
+    cells = [(name, stage, workers) for name, stage in STAGES.items()
+             if args.only is None or any(x in name for x in args.only) for workers in sorted({1, args.workers})]
+    # Round robin: every method once, then every method again, --repeat times, and the fastest
+    # run of each reported. This machine slows down under minutes of load, so measuring one
+    # method's repeats back to back would favour whichever methods come first.
+    runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for _ in range(args.repeat):
+        for name, stage, workers in cells:
+            subset = texts[: args.baseline_docs if stage.slow else args.docs]
+            runs.setdefault((name, workers), []).append(run_stage(name, subset, spec, workers))
     print("| method | cores | docs | docs/s | MB/s | MB/s per core | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|")
-    for name, stage in STAGES.items():
-        if args.only is not None and not any(s in name for s in args.only):
-            continue
+    for name, stage, workers in cells:
         subset = texts[: args.baseline_docs if stage.slow else args.docs]
         mb = sum(len(t.encode()) for t in subset) / 1e6
         label = f"{name} {stage.label(spec)}" if stage.label else name
-        for workers in sorted({1, args.workers}):
-            # best of --repeat fresh processes: the machine's noise only ever slows a run down
-            runs = [run_stage(name, subset, spec, workers) for _ in range(args.repeat)]
-            seconds, rss = min(r[0] for r in runs), max(r[1] for r in runs)
-            print(f"| {label} | {workers} | {len(subset)} | {len(subset) / seconds:,.0f} | {mb / seconds:.1f} "
-                  f"| {mb / seconds / workers:.1f} | {rss:.0f} |", flush=True)
+        seconds = min(r[0] for r in runs[name, workers])
+        rss = max(r[1] for r in runs[name, workers])
+        print(f"| {label} | {workers} | {len(subset)} | {len(subset) / seconds:,.0f} | {mb / seconds:.1f} "
+              f"| {mb / seconds / workers:.1f} | {rss:.0f} |", flush=True)
     if args.scale:
         print(f"\nscaling, ours numba [poly64], all cores, chunks of {SCALE_CHUNK} documents:\n")
         print("| docs | MB | seconds | docs/s | MB/s | peak RSS MiB |")
