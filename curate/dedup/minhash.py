@@ -173,12 +173,17 @@ def _fmix64_int(h: int) -> int:
     return h ^ (h >> s3)
 
 
+def _poly64(data: bytes) -> int:
+    """sum (x_i + 1) * K**i mod 2**64 over the bytes x_i: the polynomial before finishing."""
+    p = 0
+    for x in reversed(data):  # Horner
+        p = (p * _POLY_K + x + 1) & _M64
+    return p
+
+
 def poly64_hash32(data: bytes) -> int:
     """Scalar reference of ``poly64-fmix64-hi32`` (plain Python ints, no numpy)."""
-    p = 0
-    for x in reversed(data):  # Horner: sum (x_i + 1) * K**i
-        p = (p * _POLY_K + x + 1) & _M64
-    return _fmix64_int(p ^ len(data)) >> 32
+    return _fmix64_int(_poly64(data) ^ len(data)) >> 32
 
 
 def xxh32_hash32(data: bytes) -> int:
@@ -367,9 +372,8 @@ def _power_table(k: int) -> np.ndarray:
 _K_INV_POW = _power_table(_POLY_K_INV)
 _UK_INV = np.uint64(_POLY_K_INV)
 _ASCII_SPACE = np.array([chr(c).isspace() for c in range(128)])
-# (byte + 1) after casefolding, which for ASCII is text.lower()
-_ASCII_VALUE = np.array([ord(chr(c).lower()) + 1 for c in range(128)], dtype=np.uint64)
-# The same for every byte, 0 where a word's ASCII run stops (whitespace, or a non-ASCII byte)
+# (byte + 1) after casefolding (for ASCII, text.lower()) of a byte inside a word's ASCII run;
+# 0 where such a run stops (whitespace, or a non-ASCII byte)
 _WORD_VALUE = np.array([0 if c >= 0x80 or chr(c).isspace() else ord(chr(c).lower()) + 1 for c in range(256)],
                        dtype=np.uint64)
 _UK2 = np.uint64(pow(_POLY_K, 2, 1 << 64))
@@ -403,12 +407,8 @@ def _fold_tables() -> tuple[np.ndarray, ...]:
         entry[block[cp >> 6] * 64 + (cp & 63)] = e + 1
         for ch in chr(cp).casefold():
             data = ch.encode("utf-8", "surrogatepass")
-            p, k = 0, 1
-            for x in data:
-                p = (p + (x + 1) * k) & _M64
-                k = (k * _POLY_K) & _M64
-            poly.append(p)
-            kpow.append(k)
+            poly.append(_poly64(data))
+            kpow.append(pow(_POLY_K, len(data), 1 << 64))
             length.append(len(data))
         units.append(len(poly))
     return (block, entry, np.array(units, dtype=np.int32), np.array(poly, dtype=np.uint64),
@@ -590,7 +590,7 @@ def _doc_shingle_hashes(buf, lo, hi, ngram, out):
                 kp *= _FOLD_KPOW[u]
                 length += _FOLD_LEN[u]
             elif c < 0x80:
-                tp += _ASCII_VALUE[c] * kp
+                tp += _WORD_VALUE[c] * kp  # c is not whitespace: that broke out above
                 kp *= _UK
                 length += 1
             else:
