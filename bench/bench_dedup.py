@@ -384,25 +384,14 @@ CLUSTER_METHODS: dict[str, ClusterMethod] = {
 
 
 def _components(n: int, edges: list[tuple[int, int]]) -> tuple[int, int]:
-    """(clusters of two or more documents, documents that are not their cluster's first)."""
-    parent = list(range(n))
+    """(clusters of two or more documents, documents that are not their cluster's first), by
+    the union-find ours uses (curate.dedup.lsh)."""
+    from curate.dedup import lsh
 
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    sizes: dict[int, int] = {}
-    for i in range(n):
-        r = find(i)
-        sizes[r] = sizes.get(r, 0) + 1
-    multi = [k for k in sizes.values() if k > 1]
-    return len(multi), sum(multi) - len(multi)
+    pairs = np.array(edges, dtype=np.int64).reshape(-1, 2)
+    _, sizes = np.unique(lsh._union_find(n, pairs[:, 0], pairs[:, 1]), return_counts=True)
+    multi = sizes[sizes > 1]
+    return len(multi), int(multi.sum()) - len(multi)
 
 
 def _cluster_work(args):
