@@ -20,8 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from curate import store
-from curate.dedup import minhash
-from curate.store import get_meta
+from curate.dedup import lsh, minhash
 
 NOT_JUNK = {"clean", "pii"}
 DUP_TYPES = {"exact_dup", "near_dup"}
@@ -113,7 +112,7 @@ def content_kept(con: duckdb.DuckDBPyConnection, slice_id: str, near_threshold: 
     ).fetchall()
     if not pairs:
         return exact
-    ngram = minhash.SignatureSpec(**json.loads(get_meta(con, "minhash_spec"))).ngram
+    ngram = lsh.stored_spec(con).ngram
     return exact + [eid for eid, text, rep in pairs if minhash.exact_jaccard(text, rep, ngram) >= near_threshold]
 
 

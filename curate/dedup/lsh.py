@@ -49,18 +49,23 @@ class DedupReport:
     duplicates: int  # documents that are not their cluster's representative
 
 
-def _spec_from_meta(con: duckdb.DuckDBPyConnection, spec: minhash.SignatureSpec) -> minhash.SignatureSpec:
+def stored_spec(con: duckdb.DuckDBPyConnection) -> minhash.SignatureSpec | None:
+    """The settings the store's signatures were computed with; None before the first dedup."""
     stored = get_meta(con, "minhash_spec")
-    if stored is None:
+    return None if stored is None else minhash.SignatureSpec(**json.loads(stored))
+
+
+def _spec_from_meta(con: duckdb.DuckDBPyConnection, spec: minhash.SignatureSpec) -> minhash.SignatureSpec:
+    existing = stored_spec(con)
+    if existing is None:
         set_meta(con, "minhash_spec", json.dumps(asdict(spec), sort_keys=True))
         return spec
-    stored_spec = minhash.SignatureSpec(**json.loads(stored))
-    if stored_spec != spec:
+    if existing != spec:
         raise UsageError(
-            f"the store's MinHash signatures use {stored_spec}, not {spec}; "
+            f"the store's MinHash signatures use {existing}, not {spec}; "
             "use the stored settings or a new store"
         )
-    return stored_spec
+    return existing
 
 
 def setting_for(threshold: float, num_perm: int) -> tuple[str, int, int]:
@@ -351,7 +356,7 @@ def explain(con: duckdb.DuckDBPyConnection, doc_id: str, threshold: float) -> li
     members = [r[0] for r in con.execute(
         "SELECT doc_id FROM dup_clusters WHERE threshold = ? AND cluster_id = ? ORDER BY doc_id", [threshold, row[0]]
     ).fetchall()]
-    spec = minhash.SignatureSpec(**json.loads(get_meta(con, "minhash_spec")))
+    spec = stored_spec(con)
     sigs = _load_sigs(con, members, spec.num_perm)
     out = []
     base = sigs.get(doc_id)
