@@ -169,17 +169,88 @@ def test_kernel_character_classes_match_python():
     assert mh._ASCII_SPACE.tolist() == [chr(c).isspace() for c in range(128)]
 
 
-def test_kernel_case_folding_matches_casefold_for_every_code_point():
-    folding = [chr(cp) for cp in range(sys.maxunicode + 1) if chr(cp).casefold() != chr(cp)]
-    assert not [c for c in folding if c.isspace() or any(f.isspace() for f in c.casefold())]
-    assert not [c for c in folding if mh._UNSPACED.search(c) or mh._UNSPACED.search(c.casefold())]
+def _table(block: np.ndarray, entry: np.ndarray, cp: int) -> int:
+    return int(entry[block[cp >> 6] * 64 + (cp & 63)]) if cp >> 6 < len(block) else 0
+
+
+def test_unicode_tables_leave_alone_only_what_nfkc_and_casefold_leave_alone():
+    untouched = [chr(cp) for cp in range(sys.maxunicode + 1)
+                 if _table(mh._MAP_BLOCK, mh._MAP_ENTRY, cp) == 0 and _table(mh._NF_BLOCK, mh._NF_CHECK, cp) == 0]
+    assert len(untouched) > 1_000_000
+    assert all(c.casefold() == c and unicodedata.normalize("NFKC", c) == c and not unicodedata.combining(c)
+               for c in untouched)
+    nonstarters = [cp for cp in range(sys.maxunicode + 1) if unicodedata.combining(chr(cp))]
+    assert all(_table(mh._NF_BLOCK, mh._NF_CHECK, cp) in (unicodedata.combining(chr(cp)), mh._NF_SLOW)
+               for cp in nonstarters)
+    for cp in range(sys.maxunicode + 1):
+        e = _table(mh._MAP_BLOCK, mh._MAP_ENTRY, cp)
+        if not e:
+            continue
+        c = chr(cp)
+        # what the kernel appends: casefold(NFKC(c)) when it normalizes c itself, else casefold(c)
+        units = c.casefold() if _table(mh._NF_BLOCK, mh._NF_CHECK, cp) else unicodedata.normalize("NFKC", c).casefold()
+        got = range(mh._MAP_UNITS[e - 1], mh._MAP_UNITS[e])
+        assert [int(mh._MAP_POLY[u]) for u in got] == [mh._poly64(u.encode("utf-8", "surrogatepass")) for u in units]
+        assert mh._MAP_UNSPACED[e - 1] == sum(1 for u in units if mh._UNSPACED.match(u))
+        assert mh._room_for_shingles(c, units), ascii(c)
+        assert not any(u.isspace() for u in units) or c.isspace()
+        assert cp >= 0x800 or not mh._MAP_UNSPACED[e - 1]
+
+
+def _by_doc(batch) -> dict[int, list[int]]:
+    """Document -> its shingle hashes (the numpy path groups documents by mode, the kernel does not)."""
+    ends = np.append(batch.seg_starts[1:], len(batch.hashes))
+    return {int(d): batch.hashes[s:e].tolist() for d, s, e in zip(batch.seg_docs, batch.seg_starts, ends)}
+
+
+def _touched() -> list[str]:
+    """Every code point the kernel maps or checks."""
+    cps = [cp for cp in range(sys.maxunicode + 1)
+           if _table(mh._MAP_BLOCK, mh._MAP_ENTRY, cp) or _table(mh._NF_BLOCK, mh._NF_CHECK, cp)]
+    return [chr(cp) for cp in cps]
+
+
+def test_kernel_normalizes_and_folds_every_code_point_like_unicodedata():
+    touched = _touched()
+    assert len(touched) > 5000
     spec = SignatureSpec(ngram=2, num_perm=8)
-    word_mode = [f"x{c} {c}{c} y" for c in folding]  # inside, alone in and ending a word
-    char_mode = [f"日本{c}語{c}{c}文本日本語" for c in folding]
-    for texts in (word_mode, char_mode):
-        kernel, reference = mh._shingle_batch(texts, spec), mh._shingle_batch_numpy(texts, spec)
-        assert np.array_equal(kernel.hashes, reference.hashes)
-        assert np.array_equal(kernel.seg_docs, reference.seg_docs)
+    contexts = [  # (text around c, whether some of them need no unicodedata)
+        ("x{c} {c}{c} y", True),  # inside, alone in and ending a word
+        ("日本{c}語{c}{c}文本日本語", True),  # character mode
+        ("a\u0334{c} {c}\u0334\u0305", True),  # non-starters in order
+        ("{c}\u0305\u0334", False),  # and out of order
+        ("ｶ{c}\uff0c{c}¼ {c}ｶ", True),  # code points the kernel normalizes around it
+        ("e{c}\u0301 \u1100{c}\u1161 {c}\u11a8", False),  # marks and jamo that compose with c
+    ]
+    for context, some_ready in contexts:
+        texts = [context.format(c=c) for c in touched]
+        ready = np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))
+        buf, offsets = mh._joined([t.encode("utf-8", "surrogatepass") for t in texts])
+        mh._numba_kernels().nfkc_ready(buf, offsets, ready)
+        assert ready.any() == some_ready and not ready.all()
+        kernel, reference = _by_doc(mh._shingle_batch(texts, spec)), _by_doc(mh._shingle_batch_numpy(texts, spec))
+        bad = [ascii(texts[d]) for d in sorted(set(kernel) | set(reference)) if kernel.get(d) != reference.get(d)]
+        assert not bad, f"{len(bad)} texts differ, e.g. {bad[:5]}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(
+    "ae \u0301\u0302\u0308\u0323\u0334\u0345\u05b0\u093c\u0bbe\u1100\u1161\u11a8\uac00ｶﾞ\u3099"
+    "\uff0c\xa0¼\u2026\u212b\u2126Å\xb8\xa8\u0958\u0344\u1e9b\ufb01ß日\u3000\n\ufdfa"), max_size=40))
+def test_kernel_normalization_around_composing_and_combining_marks(text):
+    spec = SignatureSpec(ngram=1, num_perm=8)
+    assert shingle_hashes(text, spec).tolist() == shingle_hashes(text, spec, backend="numpy").tolist(), ascii(text)
+
+
+def test_kernel_normalizes_common_compatibility_characters_itself():
+    texts = ["你好，世界！（测试）", "½ cup… ™ ³", "ﬁne\xa0day", "ｶﾀｶﾅ", "a\u0334\u0305",
+             "e\u0301", "a\u0305\u0334"]
+    ready = np.zeros(len(texts), dtype=bool)
+    buf, offsets = mh._joined([t.encode() for t in texts])
+    mh._numba_kernels().nfkc_ready(buf, offsets, ready)
+    # unicodedata.normalize decides when U+0301 may compose with the e before it, and
+    # when combining classes are out of order (230, then 1)
+    assert ready.tolist() == [True, True, True, True, True, False, False]
 
 
 def test_poly64_hash_matches_its_definition():

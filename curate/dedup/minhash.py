@@ -35,12 +35,13 @@ far faster in numpy than calling xxhash once per shingle from Python. ``xxh32``
 (xxhash.xxh32, seed 0) and ``sha1_hash32`` (datasketch's default) are offered as well.
 
 Backends (same bits, checked against datasketch in tests/test_minhash.py):
-  * ``numba`` (CPU default): Python only NFKC-normalizes non-ASCII texts (the quick check
-    first) and encodes a batch into one byte buffer; one compiled pass per document
-    casefolds, splits the words, hashes the shingles and takes the permutation minimum,
-    with no (shingles x num_perm) temporaries. Documents run in parallel over all cores
-    (``threads``) while Python prepares the next batch. poly64 only; the other hashes
-    call Python per shingle and take the numpy path.
+  * ``numba`` (CPU default): Python encodes a batch into one byte buffer; one compiled
+    pass per document NFKC-normalizes and casefolds by table, splits the words, hashes
+    the shingles and takes the permutation minimum, with no (shingles x num_perm)
+    temporaries. Python NFKC-normalizes first only the few texts the table cannot
+    (composing marks, spacing accents; see _unicode_tables). Documents run in parallel
+    over all cores (``threads``) while Python prepares the next batch. poly64 only; the
+    other hashes call Python per shingle and take the numpy path.
   * ``numpy``: the same arithmetic as whole-array operations (used when numba is missing).
   * ``torch`` (default on GPUs): shingle hashes on the CPU (numba), permutations and
     minimum on the device.
@@ -55,7 +56,7 @@ import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import xxhash
@@ -349,8 +350,9 @@ def _shingle_batch_numpy(texts: Sequence[str], spec: SignatureSpec) -> ShingleBa
 # a second that `import curate` should not pay. Compiling rebinds these module names to
 # the compiled dispatchers, so compiled kernels call compiled helpers; cache=True keeps
 # the machine code in __pycache__ between processes. The kernel reads the UTF-8 bytes of
-# the NFKC-normalized text and reproduces shingles() exactly: str.casefold() by table,
-# str.split()'s whitespace, the character-mode rule.
+# the text and reproduces shingles() exactly: NFKC and str.casefold() by table (for the
+# texts _nfkc_ready accepts; Python normalizes the others first), str.split()'s
+# whitespace, the character-mode rule.
 
 _U0, _U1, _U32 = np.uint64(0), np.uint64(1), np.uint64(32)
 _UK = np.uint64(_POLY_K)
@@ -381,49 +383,177 @@ _UK3 = np.uint64(pow(_POLY_K, 3, 1 << 64))
 _UK4 = np.uint64(pow(_POLY_K, 4, 1 << 64))
 
 
-def _fold_tables() -> tuple[np.ndarray, ...]:
-    """str.casefold() for the kernel, a code point at a time (CPython folds each code point
-    on its own, with no context, so a text's fold is the concatenation of its code points').
+_NF_SLOW = 255  # _NF_CHECK's value for a code point whose documents go to unicodedata.normalize
+# NFKC and casefold change nothing in planes 4-13 (unassigned) and 15-16 (private use);
+# tests/test_minhash.py checks the tables against every code point
+_SCANNED = (range(0, 0x40000), range(0xE0000, 0xF0000))
 
-    Two-level lookup, blocks of 64 code points: ``entry = FOLD_ENTRY[FOLD_BLOCK[cp >> 6] * 64
-    + (cp & 63)]``, 0 when cp folds to itself (block 0 is all zeros), else 1 + the index of
-    its fold. Fold e is the code points ``FOLD_UNITS[e]:FOLD_UNITS[e + 1]`` (one to three),
-    each given as its UTF-8 bytes' polynomial sum (x_j + 1) K**j, K**len and len, so the
-    kernel appends it to a token like a code point of the text. No code point that folds
-    to something else is whitespace or in an unspaced script, nor folds into one
-    (tests/test_minhash.py checks), so folding never changes where tokens split.
-    """
-    changed = [cp for cp in range(sys.maxunicode + 1) if chr(cp).casefold() != chr(cp)]
-    n_blocks = (changed[-1] >> 6) + 1
+
+def _scanned() -> Iterator[int]:
+    for r in _SCANNED:
+        yield from r
+
+
+def _nfkc_maybe() -> set[int]:
+    """Code points that may compose with the one before them, a superset of
+    NFKC_Quick_Check=Maybe: second halves of two-code-point canonical decompositions, and
+    the Hangul vowel and trailing-consonant jamo that compose algorithmically."""
+    maybe = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
+    for cp in _scanned():
+        parts = unicodedata.decomposition(chr(cp)).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            maybe.add(int(parts[1], 16))
+    return maybe
+
+
+def _two_level(values: dict[int, int], dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(block, entry): ``entry[block[cp >> 6] * 64 + (cp & 63)]`` is values[cp], or 0 for a
+    code point not in values (block 0 is all zeros); cp beyond the last block reads 0."""
+    n_blocks = (max(values, default=0) >> 6) + 1
     block = np.zeros(n_blocks, dtype=np.int32)
-    for cp in changed:
+    for cp in values:
         block[cp >> 6] = 1
     used = np.flatnonzero(block)
     block[used] = np.arange(1, len(used) + 1, dtype=np.int32)
-    entry = np.zeros((len(used) + 1) * 64, dtype=np.int32)
+    entry = np.zeros((len(used) + 1) * 64, dtype=dtype)
+    for cp, v in values.items():
+        entry[block[cp >> 6] * 64 + (cp & 63)] = v
+    return block, entry
+
+
+def _room_for_shingles(ch: str, units: str) -> bool:
+    """Whether the kernel may replace ch by units: u + 2s <= 2b, for u units, s of them
+    unspaced, in place of b UTF-8 bytes.
+
+    The kernel has room for as many shingles as a document has bytes, and that is enough
+    when every code point (replaced or kept) satisfies this. In word mode each token takes
+    at least one code point. In character mode the tokens are the units, and at least
+    half of them are unspaced (sum u <= 2 sum s), so summing u + 2s <= 2b over the
+    document gives sum u <= 2 sum b - 2 sum s <= 2 sum b - sum u.
+    """
+    unspaced = sum(1 for u in units if _UNSPACED.match(u))
+    return len(units) + 2 * unspaced <= 2 * len(ch.encode("utf-8", "surrogatepass"))
+
+
+def _unicode_tables() -> tuple[np.ndarray, ...]:
+    """NFKC and str.casefold() for the kernel, a code point at a time.
+
+    CPython folds each code point on its own, so a text's fold is its code points' folds
+    joined. NFKC needs context, but not for most texts: by the Unicode quick check, a text
+    whose code points are all NFKC_Quick_Check=Yes, with no non-starter after one of a
+    higher combining class, is normalized. Replace each code point of a text by its own
+    NFKC; when every one of those replacements consists of such starters, the result
+    passes the quick check, and it has the text's full decomposition, so it is the text's
+    NFKC. The kernel applies casefold(NFKC(cp)) to "mappable" code points (their NFKC
+    replacement is made of Yes-starters, and whitespace stays whitespace), and a
+    preliminary scan (_nfkc_ready) sends the documents for which that is not enough to
+    unicodedata.normalize: any code point that may compose with the one before it, any
+    other code point that NFKC changes, a combining class out of order.
+
+    * MAP: ``MAP_ENTRY[MAP_BLOCK[cp >> 6] * 64 + (cp & 63)]``, 0 when the kernel keeps cp
+      as it is, else 1 + the index e of its replacement, which is the code points
+      ``MAP_UNITS[e]:MAP_UNITS[e + 1]`` (any number), each given as its UTF-8 bytes'
+      polynomial sum (x_j + 1) K**j, K**len and len, so the kernel appends it to a token
+      like a code point of the text; MAP_UNSPACED[e] of them are in an unspaced script.
+    * NF: ``NF_CHECK[NF_BLOCK[cp >> 6] * 64 + (cp & 63)]`` is 0 for a starter the map
+      handles, the combining class (1..254) of a non-starter NFKC leaves as it is, and
+      _NF_SLOW (255) for a code point that needs unicodedata.normalize.
+
+    No replacement is whitespace unless its code point is (the kernel splits on the
+    text's own code points), only code points of three UTF-8 bytes or more map into an
+    unspaced script (_char_mode's first test), and every replacement passes
+    _room_for_shingles; code points whose NFKC would not (most of the squared katakana
+    words of U+3300..U+3357) are left to unicodedata. tests/test_minhash.py checks all
+    this for every code point.
+    """
+    maybe = _nfkc_maybe()
+    check: dict[int, int] = {}
+    replaced: dict[int, str] = {}
+    nfkc_changes = []
+    for cp in _scanned():
+        ch = chr(cp)
+        ccc = unicodedata.combining(ch)
+        if cp in maybe:
+            check[cp] = _NF_SLOW
+        elif ccc:
+            check[cp] = ccc
+        if not unicodedata.is_normalized("NFKC", ch):
+            nfkc_changes.append(cp)
+        folded = ch.casefold()
+        if folded != ch:
+            replaced[cp] = folded
+    for cp in nfkc_changes:
+        ch = chr(cp)
+        nfkc = unicodedata.normalize("NFKC", ch)
+        units = nfkc.casefold()
+        mappable = (check.get(cp, 0) == 0 and all(check.get(ord(u), 0) == 0 for u in nfkc)
+                    and (all(u.isspace() for u in nfkc) if ch.isspace() else not any(u.isspace() for u in nfkc))
+                    and _room_for_shingles(ch, units))
+        if mappable:
+            replaced[cp] = units
+        else:
+            check[cp] = _NF_SLOW
+            replaced.pop(cp, None)  # never in the kernel's input: its documents get normalized
+    replaced = {cp: s for cp, s in replaced.items() if s != chr(cp)}
+    map_block, map_entry = _two_level({cp: e + 1 for e, cp in enumerate(replaced)}, np.int32)
+    nf_block, nf_check = _two_level(check, np.uint8)
     units = [0]
-    poly, kpow, length = [], [], []
-    for e, cp in enumerate(changed):
-        entry[block[cp >> 6] * 64 + (cp & 63)] = e + 1
-        for ch in chr(cp).casefold():
+    poly, kpow, length, unspaced = [], [], [], []
+    for cp, s in replaced.items():
+        for ch in s:
             data = ch.encode("utf-8", "surrogatepass")
             poly.append(_poly64(data))
             kpow.append(pow(_POLY_K, len(data), 1 << 64))
             length.append(len(data))
         units.append(len(poly))
-    return (block, entry, np.array(units, dtype=np.int32), np.array(poly, dtype=np.uint64),
-            np.array(kpow, dtype=np.uint64), np.array(length, dtype=np.int64))
+        unspaced.append(sum(1 for ch in s if _UNSPACED.match(ch)))
+    return (map_block, map_entry, np.array(units, dtype=np.int32), np.array(poly, dtype=np.uint64),
+            np.array(kpow, dtype=np.uint64), np.array(length, dtype=np.int64), np.array(unspaced, dtype=np.int64),
+            nf_block, nf_check)
 
 
-_FOLD_BLOCK, _FOLD_ENTRY, _FOLD_UNITS, _FOLD_POLY, _FOLD_KPOW, _FOLD_LEN = _fold_tables()
+(_MAP_BLOCK, _MAP_ENTRY, _MAP_UNITS, _MAP_POLY, _MAP_KPOW, _MAP_LEN, _MAP_UNSPACED,
+ _NF_BLOCK, _NF_CHECK) = _unicode_tables()
 
 
-def _fold_entry(cp):
-    """0 when the code point folds to itself, else 1 + the index of its fold."""
+def _map_entry(cp):
+    """0 when the kernel keeps the code point as it is, else 1 + the index of its replacement."""
     b = cp >> 6
-    if b >= _FOLD_BLOCK.shape[0]:
+    if b >= _MAP_BLOCK.shape[0]:
         return 0
-    return _FOLD_ENTRY[_FOLD_BLOCK[b] * 64 + (cp & 63)]
+    return _MAP_ENTRY[_MAP_BLOCK[b] * 64 + (cp & 63)]
+
+
+def _nf_check(cp):
+    """_NF_CHECK's value of a code point (0 beyond its last block)."""
+    b = cp >> 6
+    if b >= _NF_BLOCK.shape[0]:
+        return 0
+    return _NF_CHECK[_NF_BLOCK[b] * 64 + (cp & 63)]
+
+
+def _nfkc_ready(buf, offsets, ready):
+    """Sets ready[d] for each document buf[offsets[d]:offsets[d + 1]] not already ready
+    whose NFKC the kernel's map gives: no _NF_SLOW code point, no combining class after a
+    higher one (CPython's quick check, with mapped code points as the starters they become)."""
+    for d in range(ready.shape[0]):
+        if ready[d]:
+            continue
+        prev = 0
+        i, hi = offsets[d], offsets[d + 1]
+        while i < hi:
+            if buf[i] < 0x80:
+                prev = 0
+                i += 1
+                continue
+            cp, n = _code_point(buf, i)
+            k = _nf_check(cp)
+            if k == _NF_SLOW or (k != 0 and prev > k):
+                break
+            prev = k
+            i += n
+        else:
+            ready[d] = True
 
 
 def _is_space(cp):
@@ -472,12 +602,13 @@ def _char_mode(buf, lo, hi):
             continue
         cp, n = _code_point(buf, i)
         if not _is_space(cp):
-            e = _fold_entry(cp)
+            e = _map_entry(cp)
             if e == 0:
                 nonspace += 1
                 unspaced += _is_unspaced(cp)
-            else:  # counted after folding, as _is_char_mode sees the casefolded text
-                nonspace += _FOLD_UNITS[e] - _FOLD_UNITS[e - 1]
+            else:  # counted after mapping, as _is_char_mode sees the normalized text
+                nonspace += _MAP_UNITS[e] - _MAP_UNITS[e - 1]
+                unspaced += _MAP_UNSPACED[e - 1]
         i += n
     return unspaced > 0 and 2 * unspaced >= nonspace
 
@@ -551,19 +682,19 @@ def _doc_shingle_hashes(buf, lo, hi, ngram, out):
                 length += i - start
                 continue
             n = 1
-            fold = 0
+            e = 0
             if c < 0x80:
                 space = _ASCII_SPACE[c]
             else:
                 c, n = _code_point(buf, i)
                 space = _is_space(c)
                 if not space:
-                    fold = _fold_entry(c)
+                    e = _map_entry(c)
         else:
-            c, n, space, fold = 0x20, 1, True, 0  # a final space closes the last token
-        # Units to append: this code point, or each code point of its case fold. In
+            c, n, space, e = 0x20, 1, True, 0  # a final space closes the last token
+        # Units to append: this code point, or each code point of its replacement. In
         # character mode every unit is a token of its own; whitespace only closes one.
-        u, u_end = (_FOLD_UNITS[fold - 1], _FOLD_UNITS[fold]) if fold else (0, 1)
+        u, u_end = (_MAP_UNITS[e - 1], _MAP_UNITS[e]) if e else (0, 1)
         while u < u_end:
             if in_token and (space or char_mode):
                 ring_p[w], ring_inv[w], ring_pos[w] = big_p, k_inv_s, pos
@@ -585,10 +716,10 @@ def _doc_shingle_hashes(buf, lo, hi, ngram, out):
                 break
             if not in_token:
                 tp, kp, length, in_token = _U0, _U1, 0, True
-            if fold:  # the unit's own polynomial, K**len and len, from the fold tables
-                tp += _FOLD_POLY[u] * kp
-                kp *= _FOLD_KPOW[u]
-                length += _FOLD_LEN[u]
+            if e:  # the unit's own polynomial, K**len and len, from the map tables
+                tp += _MAP_POLY[u] * kp
+                kp *= _MAP_KPOW[u]
+                length += _MAP_LEN[u]
             elif c < 0x80:
                 tp += _WORD_VALUE[c] * kp  # c is not whitespace: that broke out above
                 kp *= _UK
@@ -651,17 +782,23 @@ def _batch_kernel_parallel(buf, offsets, ngram, a, b, hashes, counts, sigs):
         _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs)
 
 
-_KERNEL_HELPERS = ("_is_space", "_is_unspaced", "_code_point", "_fold_entry", "_char_mode", "_pow64",
+_KERNEL_HELPERS = ("_is_space", "_is_unspaced", "_code_point", "_map_entry", "_nf_check", "_char_mode", "_pow64",
                    "_poly_finish", "_doc_shingle_hashes", "_doc_minhash", "_doc_kernel")
-_INLINED = ("_is_space", "_is_unspaced", "_code_point", "_fold_entry", "_poly_finish")
+_INLINED = ("_is_space", "_is_unspaced", "_code_point", "_map_entry", "_nf_check", "_poly_finish")
 _COMPILE_LOCK = threading.Lock()
 
 
-_COMPILED: list = []  # [(serial, parallel) or None] once _numba_kernels() has run
+class _Kernels(NamedTuple):
+    serial: Callable  # _batch_kernel
+    parallel: Callable  # _batch_kernel_parallel
+    nfkc_ready: Callable  # _nfkc_ready
 
 
-def _numba_kernels() -> tuple[Callable, Callable] | None:
-    """(serial, parallel) batch kernels, or None when numba is not installed.
+_COMPILED: list = []  # [_Kernels or None] once _numba_kernels() has run
+
+
+def _numba_kernels() -> _Kernels | None:
+    """The compiled kernels, or None when numba is not installed.
 
     The parallel kernel uses numba's default threading layer; with only GNU OpenMP
     available that layer is not fork-safe, so start worker processes with "spawn".
@@ -672,7 +809,7 @@ def _numba_kernels() -> tuple[Callable, Callable] | None:
         return _COMPILED[0]
 
 
-def _compile_kernels() -> tuple[Callable, Callable] | None:
+def _compile_kernels() -> _Kernels | None:
     try:
         import numba
     except ImportError:
@@ -684,9 +821,8 @@ def _compile_kernels() -> tuple[Callable, Callable] | None:
     inline = numba.njit(cache=True, nogil=True, inline="always")
     for name in _KERNEL_HELPERS:
         module[name] = (inline if name in _INLINED else jit)(module[name])
-    serial = jit(_batch_kernel)
     parallel = numba.njit(cache=True, nogil=True, parallel=True)(_batch_kernel_parallel)
-    return serial, parallel
+    return _Kernels(jit(_batch_kernel), parallel, jit(_nfkc_ready))
 
 
 def numba_available() -> bool:
@@ -804,17 +940,31 @@ def _nfkc(text: str) -> str:
     )
 
 
-def _encode_batch(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(UTF-8 bytes of the texts back to back, int64 offsets [n + 1]) for the numba kernel.
-
-    ASCII texts go as they are; the others are NFKC-normalized here. The kernel casefolds
-    (for ASCII texts that is _normalize's text.lower()): folding in Python cost as much
-    as the whole kernel.
-    """
-    encoded = [t.encode("ascii") if t.isascii() else _nfkc(t).encode("utf-8", "surrogatepass") for t in texts]
+def _joined(encoded: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
     return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
+
+
+def _encode_batch(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(UTF-8 bytes of the texts back to back, int64 offsets [n + 1]) for the numba kernel.
+
+    The kernel NFKC-normalizes and casefolds by table (see _unicode_tables); the texts it
+    cannot normalize alone, which _nfkc_ready finds, are NFKC-normalized here first.
+    Normalizing in Python cost more than the whole kernel.
+    """
+    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+    buf, offsets = _joined(encoded)
+    ready = np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))
+    if ready.all():
+        return buf, offsets
+    _numba_kernels().nfkc_ready(buf, offsets, ready)
+    slow = np.flatnonzero(~ready)
+    if not len(slow):
+        return buf, offsets
+    for d in slow:
+        encoded[d] = _nfkc(texts[d]).encode("utf-8", "surrogatepass")
+    return _joined(encoded)
 
 
 def _run_kernel(
@@ -822,7 +972,7 @@ def _run_kernel(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Shingle hashes (uncompacted: document d's at hashes[offsets[d]:]) and counts; fills
     sigs unless it is None."""
-    serial, parallel = _numba_kernels()
+    serial, parallel, _ = _numba_kernels()
     n = len(offsets) - 1
     hashes = np.empty(len(buf), dtype=np.uint32)
     counts = np.zeros(n, dtype=np.int64)
