@@ -56,7 +56,7 @@ import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 import xxhash
@@ -350,9 +350,9 @@ def _shingle_batch_numpy(texts: Sequence[str], spec: SignatureSpec) -> ShingleBa
 # a second that `import curate` should not pay. Compiling rebinds these module names to
 # the compiled dispatchers, so compiled kernels call compiled helpers; cache=True keeps
 # the machine code in __pycache__ between processes. The kernel reads the UTF-8 bytes of
-# the text and reproduces shingles() exactly: NFKC and str.casefold() by table (for the
-# texts _nfkc_ready accepts; Python normalizes the others first), str.split()'s
-# whitespace, the character-mode rule.
+# the text and reproduces shingles() exactly: NFKC and str.casefold() by table (it gives
+# up on the few texts that need unicodedata.normalize, which then run again normalized),
+# str.split()'s whitespace, the character-mode rule.
 
 _U0, _U1, _U32 = np.uint64(0), np.uint64(1), np.uint64(32)
 _UK = np.uint64(_POLY_K)
@@ -445,10 +445,10 @@ def _unicode_tables() -> tuple[np.ndarray, ...]:
     NFKC; when every one of those replacements consists of such starters, the result
     passes the quick check, and it has the text's full decomposition, so it is the text's
     NFKC. The kernel applies casefold(NFKC(cp)) to "mappable" code points (their NFKC
-    replacement is made of Yes-starters, and whitespace stays whitespace), and a
-    preliminary scan (_nfkc_ready) sends the documents for which that is not enough to
-    unicodedata.normalize: any code point that may compose with the one before it, any
-    other code point that NFKC changes, a combining class out of order.
+    replacement is made of Yes-starters, and whitespace stays whitespace), and gives up
+    on the documents for which that is not enough (they go to unicodedata.normalize
+    first): any code point that may compose with the one before it, any other code point
+    that NFKC changes, a combining class out of order.
 
     * MAP: ``MAP_ENTRY[MAP_BLOCK[cp >> 6] * 64 + (cp & 63)]``, 0 when the kernel keeps cp
       as it is, else 1 + the index e of its replacement, which is the code points
@@ -532,30 +532,6 @@ def _nf_check(cp):
     return _NF_CHECK[_NF_BLOCK[b] * 64 + (cp & 63)]
 
 
-def _nfkc_ready(buf, offsets, ready):
-    """Sets ready[d] for each document buf[offsets[d]:offsets[d + 1]] not already ready
-    whose NFKC the kernel's map gives: no _NF_SLOW code point, no combining class after a
-    higher one (CPython's quick check, with mapped code points as the starters they become)."""
-    for d in range(ready.shape[0]):
-        if ready[d]:
-            continue
-        prev = 0
-        i, hi = offsets[d], offsets[d + 1]
-        while i < hi:
-            if buf[i] < 0x80:
-                prev = 0
-                i += 1
-                continue
-            cp, n = _code_point(buf, i)
-            k = _nf_check(cp)
-            if k == _NF_SLOW or (k != 0 and prev > k):
-                break
-            prev = k
-            i += n
-        else:
-            ready[d] = True
-
-
 def _is_space(cp):
     """str.isspace() of a code point: what str.split() splits on."""
     if cp < 0x80:
@@ -634,9 +610,14 @@ def _poly_finish(p, length):
     return np.uint32(h >> _U32)
 
 
-def _doc_shingle_hashes(buf, lo, hi, ngram, out):
+def _doc_shingle_hashes(buf, lo, hi, ngram, out, check):
     """Writes H(shingle) of every shingle of the document buf[lo:hi], in order, to out;
     returns how many. Tokens are words, or code points in character mode.
+
+    With ``check``, returns -1 as soon as the text turns out to need unicodedata.normalize
+    (see _unicode_tables): a _NF_SLOW code point, or a combining class after a higher one
+    (CPython's quick check, with the code points the map replaces as the starters they
+    become). Without, the text must be NFKC already.
 
     The document's shingle stream is its tokens joined by one space (word mode) or by
     nothing; with P(x) = sum over the stream's bytes before position x of
@@ -654,6 +635,7 @@ def _doc_shingle_hashes(buf, lo, hi, ngram, out):
     big_p, k_s, k_inv_s, pos = _U0, _U1, _U1, 0  # P, K**s, K**-s, s at the current token's start
     in_token = False
     tp, kp, length = _U0, _U1, 0  # the current token's own polynomial (from K**0), K**len, len
+    prev_ccc = 0  # the combining class of the code point before (0 for ASCII)
     i = lo
     while i <= hi:
         if i < hi:
@@ -680,13 +662,20 @@ def _doc_shingle_hashes(buf, lo, hi, ngram, out):
                     kp *= _UK
                     i += 1
                 length += i - start
+                prev_ccc = 0
                 continue
             n = 1
             e = 0
             if c < 0x80:
                 space = _ASCII_SPACE[c]
+                prev_ccc = 0
             else:
                 c, n = _code_point(buf, i)
+                if check:
+                    ccc = _nf_check(c)
+                    if ccc == _NF_SLOW or (ccc != 0 and prev_ccc > ccc):
+                        return -1
+                    prev_ccc = ccc
                 space = _is_space(c)
                 if not space:
                     e = _map_entry(c)
@@ -762,24 +751,25 @@ def _doc_minhash(hashes, a, b, row):
         row[k] = m
 
 
-def _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs):
+def _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs, check):
     lo, hi = offsets[d], offsets[d + 1]
-    n = _doc_shingle_hashes(buf, lo, hi, ngram, hashes[lo:hi])  # shingles <= bytes
+    n = _doc_shingle_hashes(buf, lo, hi, ngram, hashes[lo:hi], check)  # shingles <= bytes
     counts[d] = n
     if n > 0 and a.shape[0] > 0:
         _doc_minhash(hashes[lo : lo + n], a, b, sigs[d])
 
 
-def _batch_kernel(buf, offsets, ngram, a, b, hashes, counts, sigs):
+def _batch_kernel(buf, offsets, ngram, a, b, hashes, counts, sigs, check):
     """Document d: buf[offsets[d]:offsets[d+1]]; its shingle hashes go to hashes[offsets[d]:]
-    (counts[d] of them) and, unless a is empty, its signature to sigs[d]."""
+    (counts[d] of them) and, unless a is empty, its signature to sigs[d]; counts[d] is -1
+    (and sigs[d] untouched) when ``check`` finds that its text needs unicodedata.normalize."""
     for d in range(counts.shape[0]):
-        _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs)
+        _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs, check)
 
 
-def _batch_kernel_parallel(buf, offsets, ngram, a, b, hashes, counts, sigs):
+def _batch_kernel_parallel(buf, offsets, ngram, a, b, hashes, counts, sigs, check):
     for d in prange(counts.shape[0]):
-        _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs)
+        _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs, check)
 
 
 _KERNEL_HELPERS = ("_is_space", "_is_unspaced", "_code_point", "_map_entry", "_nf_check", "_char_mode", "_pow64",
@@ -788,17 +778,11 @@ _INLINED = ("_is_space", "_is_unspaced", "_code_point", "_map_entry", "_nf_check
 _COMPILE_LOCK = threading.Lock()
 
 
-class _Kernels(NamedTuple):
-    serial: Callable  # _batch_kernel
-    parallel: Callable  # _batch_kernel_parallel
-    nfkc_ready: Callable  # _nfkc_ready
+_COMPILED: list = []  # [(serial, parallel) or None] once _numba_kernels() has run
 
 
-_COMPILED: list = []  # [_Kernels or None] once _numba_kernels() has run
-
-
-def _numba_kernels() -> _Kernels | None:
-    """The compiled kernels, or None when numba is not installed.
+def _numba_kernels() -> tuple[Callable, Callable] | None:
+    """(serial, parallel) batch kernels, or None when numba is not installed.
 
     The parallel kernel uses numba's default threading layer; with only GNU OpenMP
     available that layer is not fork-safe, so start worker processes with "spawn".
@@ -809,7 +793,7 @@ def _numba_kernels() -> _Kernels | None:
         return _COMPILED[0]
 
 
-def _compile_kernels() -> _Kernels | None:
+def _compile_kernels() -> tuple[Callable, Callable] | None:
     try:
         import numba
     except ImportError:
@@ -821,8 +805,9 @@ def _compile_kernels() -> _Kernels | None:
     inline = numba.njit(cache=True, nogil=True, inline="always")
     for name in _KERNEL_HELPERS:
         module[name] = (inline if name in _INLINED else jit)(module[name])
+    serial = jit(_batch_kernel)
     parallel = numba.njit(cache=True, nogil=True, parallel=True)(_batch_kernel_parallel)
-    return _Kernels(jit(_batch_kernel), parallel, jit(_nfkc_ready))
+    return serial, parallel
 
 
 def numba_available() -> bool:
@@ -947,32 +932,26 @@ def _joined(encoded: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _encode_batch(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(UTF-8 bytes of the texts back to back, int64 offsets [n + 1]) for the numba kernel.
+    """(UTF-8 bytes of the texts back to back, int64 offsets [n + 1]) for the numba kernel,
+    which NFKC-normalizes and casefolds by table (see _unicode_tables): doing either in
+    Python cost more than the whole kernel."""
+    return _joined([t.encode("utf-8", "surrogatepass") for t in texts])
 
-    The kernel NFKC-normalizes and casefolds by table (see _unicode_tables); the texts it
-    cannot normalize alone, which _nfkc_ready finds, are NFKC-normalized here first.
-    Normalizing in Python cost more than the whole kernel.
-    """
-    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
-    buf, offsets = _joined(encoded)
-    ready = np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))
-    if ready.all():
-        return buf, offsets
-    _numba_kernels().nfkc_ready(buf, offsets, ready)
-    slow = np.flatnonzero(~ready)
-    if not len(slow):
-        return buf, offsets
-    for d in slow:
-        encoded[d] = _nfkc(texts[d]).encode("utf-8", "surrogatepass")
-    return _joined(encoded)
+
+def _normalized_batch(texts: Sequence[str], counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The documents the kernel left to unicodedata (count -1): (their indices, then the
+    kernel batch of their NFKC)."""
+    slow = np.flatnonzero(counts < 0)
+    return (slow, *_joined([_nfkc(texts[d]).encode("utf-8", "surrogatepass") for d in slow]))
 
 
 def _run_kernel(
-    buf: np.ndarray, offsets: np.ndarray, spec: SignatureSpec, sigs: np.ndarray | None, threads: int | None
+    buf: np.ndarray, offsets: np.ndarray, spec: SignatureSpec, sigs: np.ndarray | None, threads: int | None,
+    check: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Shingle hashes (uncompacted: document d's at hashes[offsets[d]:]) and counts; fills
-    sigs unless it is None."""
-    serial, parallel, _ = _numba_kernels()
+    """Shingle hashes (uncompacted: document d's at hashes[offsets[d]:]) and counts (-1 for
+    a document left to unicodedata, see _batch_kernel); fills sigs unless it is None."""
+    serial, parallel = _numba_kernels()
     n = len(offsets) - 1
     hashes = np.empty(len(buf), dtype=np.uint32)
     counts = np.zeros(n, dtype=np.int64)
@@ -982,23 +961,23 @@ def _run_kernel(
     else:
         a, b = permutations(spec)
     if threads == 1 or n < 2:
-        serial(buf, offsets, spec.ngram, a, b, hashes, counts, sigs)
+        serial(buf, offsets, spec.ngram, a, b, hashes, counts, sigs, check)
     elif threads is None:
-        parallel(buf, offsets, spec.ngram, a, b, hashes, counts, sigs)
+        parallel(buf, offsets, spec.ngram, a, b, hashes, counts, sigs, check)
     else:
         import numba
 
         before = numba.get_num_threads()
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         try:
-            parallel(buf, offsets, spec.ngram, a, b, hashes, counts, sigs)
+            parallel(buf, offsets, spec.ngram, a, b, hashes, counts, sigs, check)
         finally:
             numba.set_num_threads(before)
     return hashes, counts
 
 
 def _compact(hashes: np.ndarray, offsets: np.ndarray, counts: np.ndarray) -> ShingleBatch:
-    docs = np.flatnonzero(counts)
+    docs = np.flatnonzero(counts > 0)
     n_sh = counts[docs]
     seg_starts = np.cumsum(n_sh) - n_sh
     idx = np.repeat(offsets[docs] - seg_starts, n_sh) + np.arange(int(n_sh.sum()), dtype=np.int64)
@@ -1008,11 +987,23 @@ def _compact(hashes: np.ndarray, offsets: np.ndarray, counts: np.ndarray) -> Shi
 def _shingle_batch(texts: Sequence[str], spec: SignatureSpec, threads: int | None = None) -> ShingleBatch:
     """Hashes of every shingle of ``texts``: the numba kernel for poly64 when numba is
     installed, else (or for xxh32 / sha1) the numpy path."""
-    if spec.hash_name == HASH_POLY64 and _numba_kernels() is not None:
-        buf, offsets = _encode_batch(texts)
-        hashes, counts = _run_kernel(buf, offsets, spec, None, threads)
-        return _compact(hashes, offsets, counts)
-    return _shingle_batch_numpy(texts, spec)
+    if spec.hash_name != HASH_POLY64 or _numba_kernels() is None:
+        return _shingle_batch_numpy(texts, spec)
+    buf, offsets = _encode_batch(texts)
+    hashes, counts = _run_kernel(buf, offsets, spec, None, threads)
+    batch = _compact(hashes, offsets, counts)
+    if not (counts < 0).any():
+        return batch
+    slow, buf, offsets = _normalized_batch(texts, counts)
+    hashes, counts = _run_kernel(buf, offsets, spec, None, threads, check=False)
+    redone = _compact(hashes, offsets, counts)
+    batch.has_sig[slow] = redone.has_sig
+    return ShingleBatch(
+        np.concatenate([batch.hashes, redone.hashes]),
+        np.concatenate([batch.seg_starts, redone.seg_starts + len(batch.hashes)]),
+        np.concatenate([batch.seg_docs, slow[redone.seg_docs]]),
+        batch.has_sig,
+    )
 
 
 def shingle_hashes(text: str, spec: SignatureSpec, backend: str | None = None) -> np.ndarray:
@@ -1079,6 +1070,11 @@ def signatures(
     if backend == "numba" and spec.hash_name == HASH_POLY64:
         for lo, hi, (buf, offsets) in _prefetched(texts, ranges, _encode_batch, ahead=threads != 1):
             _, counts = _run_kernel(buf, offsets, spec, sigs[lo:hi], threads)
+            if (counts < 0).any():
+                slow, buf, offsets = _normalized_batch(texts[lo:hi], counts)
+                redone = np.full((len(slow), spec.num_perm), EMPTY_VALUE, dtype=np.uint32)
+                _, counts[slow] = _run_kernel(buf, offsets, spec, redone, threads, check=False)
+                sigs[lo + slow] = redone
             has_sig[lo:hi] = counts > 0
         return sigs, has_sig
     for lo, hi in ranges:
