@@ -458,6 +458,9 @@ def _measure_cluster(name: str, texts: list[str], spec: SignatureSpec, threshold
             shutil.copyfile(template, db)  # a store holding the documents and nothing else, untimed
             signatures(texts[:200], spec)  # numba cache loads, outside the timing
             import curate.jobs  # noqa: F401
+            import pandas  # noqa: F401  (DuckDB imports it to register an Arrow table)
+
+            setting_for(threshold, spec.num_perm)  # imports datasketch, as the baselines' warm-up does
         else:
             method.sign(texts[:200], spec)  # imports
         t0 = time.perf_counter()

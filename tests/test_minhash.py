@@ -322,6 +322,25 @@ def test_jaccard_exact_and_estimated():
     assert pairs.tolist() == [est, estimated_jaccard(sigs[0], sigs[2]), estimated_jaccard(sigs[1], sigs[2])]
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(st.one_of(any_texts, word_texts.map(lambda t: t * 3)), min_size=2, max_size=8),
+       ngram=st.sampled_from([1, 2, 5]), data=st.data())
+def test_pair_jaccards_equal_exact_jaccard(texts, ngram, data):
+    n = len(texts)
+    left = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=12)))
+    right = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=len(left), max_size=len(left))))
+    got = mh.pair_jaccards(texts, left, right, ngram)
+    assert got.tolist() == [exact_jaccard(texts[a], texts[b], ngram) for a, b in zip(left, right)]
+
+
+def test_pair_jaccards_count_repeated_shingles_once():
+    texts = ["a b c " * 30, "a b c d e f", "日本語のテキスト" * 3, "", "x y z w v u " * 9 + "q r"]
+    left, right = np.array([0, 0, 2, 3, 4, 1]), np.array([1, 0, 2, 0, 4, 4])
+    got = mh.pair_jaccards(texts, left, right, 2)
+    assert got.tolist() == [exact_jaccard(texts[a], texts[b], 2) for a, b in zip(left, right)]
+    assert got[1] == 1.0 and got[3] == 0.0
+
+
 def test_to_lean_minhash_interoperates():
     spec = SignatureSpec(num_perm=32, seed=9)
     text = "one two three four five six seven eight"

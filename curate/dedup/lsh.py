@@ -210,9 +210,10 @@ def _exact_check(con: duckdb.DuckDBPyConnection, threshold: float, spec: minhash
     for chunk in _chunks_by_text_bytes(todo, EXACT_CHECK_BYTES):
         # each document's shingle set once per chunk: a member of a big cluster is in many pairs
         ids = sorted({d for pair in chunk for d in pair})
-        texts = con.execute("SELECT doc_id, text FROM documents WHERE list_contains(?, doc_id)", [ids]).fetchall()
-        sets = {d: set(minhash.shingles(t, spec.ngram)) for d, t in texts}
-        vals = [minhash.set_jaccard(sets[a], sets[b]) for a, b in chunk]
+        rows = con.execute("SELECT doc_id, text FROM documents WHERE list_contains(?, doc_id)", [ids]).fetchall()
+        index = {d: i for i, (d, _) in enumerate(rows)}
+        vals = minhash.pair_jaccards([t for _, t in rows], np.array([index[a] for a, _ in chunk]),
+                                     np.array([index[b] for _, b in chunk]), spec.ngram)
         tbl = pa.table({"a": [p[0] for p in chunk], "b": [p[1] for p in chunk], "j": vals})
         store.register(con, "_exact_batch", tbl)
         con.execute("UPDATE dup_pairs SET jaccard = e.j FROM _exact_batch e WHERE dup_pairs.a = e.a AND dup_pairs.b = e.b")

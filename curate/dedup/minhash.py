@@ -601,18 +601,20 @@ def _pow64(base, e):
 
 
 def _poly_finish(p, length):
+    """fmix64(p XOR length): H is its high half."""
     h = p ^ np.uint64(length)
     h ^= h >> _UF64_S
     h *= _UF64_M1
     h ^= h >> _UF64_S
     h *= _UF64_M2
     h ^= h >> _UF64_S
-    return np.uint32(h >> _U32)
+    return h
 
 
-def _doc_shingle_hashes(buf, lo, hi, ngram, out, check):
-    """Writes H(shingle) of every shingle of the document buf[lo:hi], in order, to out;
-    returns how many. Tokens are words, or code points in character mode.
+def _doc_shingle_hashes(buf, lo, hi, ngram, out, check, shift):
+    """Writes H(shingle) (``shift`` 32; with 0, all 64 bits of the finished polynomial) of
+    every shingle of the document buf[lo:hi], in order, to out; returns how many. Tokens
+    are words, or code points in character mode.
 
     With ``check``, returns -1 as soon as the text turns out to need unicodedata.normalize
     (see _unicode_tables): a _NF_SLOW code point, or a combining class after a higher one
@@ -692,7 +694,7 @@ def _doc_shingle_hashes(buf, lo, hi, ngram, out, check):
                 in_token = False
                 big_p += k_s * tp  # P at the token's end
                 if n_tok >= ngram:
-                    out[n_out] = _poly_finish((big_p - ring_p[w]) * ring_inv[w], pos + length - ring_pos[w])
+                    out[n_out] = _poly_finish((big_p - ring_p[w]) * ring_inv[w], pos + length - ring_pos[w]) >> shift
                     n_out += 1
                 k_s *= kp  # K**length
                 if sep:
@@ -751,29 +753,31 @@ def _doc_minhash(hashes, a, b, row):
         row[k] = m
 
 
-def _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs, check):
+def _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs, check, shift):
     lo, hi = offsets[d], offsets[d + 1]
-    n = _doc_shingle_hashes(buf, lo, hi, ngram, hashes[lo:hi], check)  # shingles <= bytes
+    n = _doc_shingle_hashes(buf, lo, hi, ngram, hashes[lo:hi], check, shift)  # shingles <= bytes
     counts[d] = n
     if n > 0 and a.shape[0] > 0:
         _doc_minhash(hashes[lo : lo + n], a, b, sigs[d])
 
 
-def _batch_kernel(buf, offsets, ngram, a, b, hashes, counts, sigs, check):
+def _batch_kernel(buf, offsets, ngram, a, b, hashes, counts, sigs, check, shift):
     """Document d: buf[offsets[d]:offsets[d+1]]; its shingle hashes go to hashes[offsets[d]:]
-    (counts[d] of them) and, unless a is empty, its signature to sigs[d]; counts[d] is -1
-    (and sigs[d] untouched) when ``check`` finds that its text needs unicodedata.normalize."""
+    (counts[d] of them; uint32 H, or with ``shift`` 0 into uint64 hashes, 64-bit ones) and,
+    unless a is empty, its signature to sigs[d]; counts[d] is -1 (and sigs[d] untouched)
+    when ``check`` finds that its text needs unicodedata.normalize."""
     for d in range(counts.shape[0]):
-        _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs, check)
+        _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs, check, shift)
 
 
-def _batch_kernel_parallel(buf, offsets, ngram, a, b, hashes, counts, sigs, check):
+def _batch_kernel_parallel(buf, offsets, ngram, a, b, hashes, counts, sigs, check, shift):
     for d in prange(counts.shape[0]):
-        _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs, check)
+        _doc_kernel(buf, offsets, d, ngram, a, b, hashes, counts, sigs, check, shift)
 
 
 _KERNEL_HELPERS = ("_is_space", "_is_unspaced", "_code_point", "_map_entry", "_nf_check", "_char_mode", "_pow64",
-                   "_poly_finish", "_doc_shingle_hashes", "_doc_minhash", "_doc_kernel")
+                   "_poly_finish", "_doc_shingle_hashes", "_doc_minhash", "_doc_kernel",
+                   "_sort_unique_runs", "_merge_jaccards")
 _INLINED = ("_is_space", "_is_unspaced", "_code_point", "_map_entry", "_nf_check", "_poly_finish")
 _COMPILE_LOCK = threading.Lock()
 
@@ -938,22 +942,17 @@ def _encode_batch(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return _joined([t.encode("utf-8", "surrogatepass") for t in texts])
 
 
-def _normalized_batch(texts: Sequence[str], counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The documents the kernel left to unicodedata (count -1): (their indices, then the
-    kernel batch of their NFKC)."""
-    slow = np.flatnonzero(counts < 0)
-    return (slow, *_joined([_nfkc(texts[d]).encode("utf-8", "surrogatepass") for d in slow]))
-
-
 def _run_kernel(
     buf: np.ndarray, offsets: np.ndarray, spec: SignatureSpec, sigs: np.ndarray | None, threads: int | None,
-    check: bool = True,
+    check: bool = True, wide: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Shingle hashes (uncompacted: document d's at hashes[offsets[d]:]) and counts (-1 for
-    a document left to unicodedata, see _batch_kernel); fills sigs unless it is None."""
+    """Shingle hashes (uncompacted: document d's at hashes[offsets[d]:]; uint32 H, or uint64
+    when ``wide``) and counts (-1 for a document left to unicodedata, see _batch_kernel);
+    fills sigs unless it is None."""
     serial, parallel = _numba_kernels()
     n = len(offsets) - 1
-    hashes = np.empty(len(buf), dtype=np.uint32)
+    hashes = np.empty(len(buf), dtype=np.uint64 if wide else np.uint32)
+    shift = np.uint64(0 if wide else 32)
     counts = np.zeros(n, dtype=np.int64)
     if sigs is None:
         a = b = np.empty(0, dtype=np.uint32)
@@ -961,26 +960,49 @@ def _run_kernel(
     else:
         a, b = permutations(spec)
     if threads == 1 or n < 2:
-        serial(buf, offsets, spec.ngram, a, b, hashes, counts, sigs, check)
+        serial(buf, offsets, spec.ngram, a, b, hashes, counts, sigs, check, shift)
     elif threads is None:
-        parallel(buf, offsets, spec.ngram, a, b, hashes, counts, sigs, check)
+        parallel(buf, offsets, spec.ngram, a, b, hashes, counts, sigs, check, shift)
     else:
         import numba
 
         before = numba.get_num_threads()
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         try:
-            parallel(buf, offsets, spec.ngram, a, b, hashes, counts, sigs, check)
+            parallel(buf, offsets, spec.ngram, a, b, hashes, counts, sigs, check, shift)
         finally:
             numba.set_num_threads(before)
     return hashes, counts
 
 
-def _compact(hashes: np.ndarray, offsets: np.ndarray, counts: np.ndarray) -> ShingleBatch:
+def _kernel_pass(
+    texts: Sequence[str], buf: np.ndarray, offsets: np.ndarray, spec: SignatureSpec, sigs: np.ndarray | None,
+    threads: int | None, wide: bool = False, keep_hashes: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernel over a batch (``buf``, ``offsets``: _encode_batch(texts)), then again over
+    the NFKC of the texts it left to unicodedata. Returns (hashes, starts, counts): text d's
+    shingle hashes are hashes[starts[d]:starts[d] + counts[d]] (with ``keep_hashes`` False,
+    the left texts' are not kept). Fills sigs unless it is None."""
+    hashes, counts = _run_kernel(buf, offsets, spec, sigs, threads, wide=wide)
+    starts = offsets[:-1].copy()
+    slow = np.flatnonzero(counts < 0)
+    if len(slow):
+        buf, offsets = _joined([_nfkc(texts[d]).encode("utf-8", "surrogatepass") for d in slow])
+        redone_sigs = None if sigs is None else np.full((len(slow), spec.num_perm), EMPTY_VALUE, dtype=np.uint32)
+        redone, counts[slow] = _run_kernel(buf, offsets, spec, redone_sigs, threads, check=False, wide=wide)
+        if sigs is not None:
+            sigs[slow] = redone_sigs
+        if keep_hashes:
+            starts[slow] = offsets[:-1] + len(hashes)
+            hashes = np.concatenate([hashes, redone])
+    return hashes, starts, counts
+
+
+def _compact(hashes: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> ShingleBatch:
     docs = np.flatnonzero(counts > 0)
     n_sh = counts[docs]
     seg_starts = np.cumsum(n_sh) - n_sh
-    idx = np.repeat(offsets[docs] - seg_starts, n_sh) + np.arange(int(n_sh.sum()), dtype=np.int64)
+    idx = np.repeat(starts[docs] - seg_starts, n_sh) + np.arange(int(n_sh.sum()), dtype=np.int64)
     return ShingleBatch(hashes[idx], seg_starts, docs, counts > 0)
 
 
@@ -990,20 +1012,7 @@ def _shingle_batch(texts: Sequence[str], spec: SignatureSpec, threads: int | Non
     if spec.hash_name != HASH_POLY64 or _numba_kernels() is None:
         return _shingle_batch_numpy(texts, spec)
     buf, offsets = _encode_batch(texts)
-    hashes, counts = _run_kernel(buf, offsets, spec, None, threads)
-    batch = _compact(hashes, offsets, counts)
-    if not (counts < 0).any():
-        return batch
-    slow, buf, offsets = _normalized_batch(texts, counts)
-    hashes, counts = _run_kernel(buf, offsets, spec, None, threads, check=False)
-    redone = _compact(hashes, offsets, counts)
-    batch.has_sig[slow] = redone.has_sig
-    return ShingleBatch(
-        np.concatenate([batch.hashes, redone.hashes]),
-        np.concatenate([batch.seg_starts, redone.seg_starts + len(batch.hashes)]),
-        np.concatenate([batch.seg_docs, slow[redone.seg_docs]]),
-        batch.has_sig,
-    )
+    return _compact(*_kernel_pass(texts, buf, offsets, spec, None, threads))
 
 
 def shingle_hashes(text: str, spec: SignatureSpec, backend: str | None = None) -> np.ndarray:
@@ -1069,12 +1078,7 @@ def signatures(
     ranges = _sub_batches(texts, max_batch_chars)
     if backend == "numba" and spec.hash_name == HASH_POLY64:
         for lo, hi, (buf, offsets) in _prefetched(texts, ranges, _encode_batch, ahead=threads != 1):
-            _, counts = _run_kernel(buf, offsets, spec, sigs[lo:hi], threads)
-            if (counts < 0).any():
-                slow, buf, offsets = _normalized_batch(texts[lo:hi], counts)
-                redone = np.full((len(slow), spec.num_perm), EMPTY_VALUE, dtype=np.uint32)
-                _, counts[slow] = _run_kernel(buf, offsets, spec, redone, threads, check=False)
-                sigs[lo + slow] = redone
+            _, _, counts = _kernel_pass(texts[lo:hi], buf, offsets, spec, sigs[lo:hi], threads, keep_hashes=False)
             has_sig[lo:hi] = counts > 0
         return sigs, has_sig
     for lo, hi in ranges:
@@ -1097,6 +1101,69 @@ def signatures(
 def exact_jaccard(a: str, b: str, ngram: int) -> float:
     """Jaccard of the two shingle sets; 0.0 when either has no shingle (never a duplicate)."""
     return set_jaccard(set(shingles(a, ngram)), set(shingles(b, ngram)))
+
+
+def pair_jaccards(texts: Sequence[str], left: np.ndarray, right: np.ndarray, ngram: int) -> np.ndarray:
+    """exact_jaccard(texts[left[i]], texts[right[i]], ngram) for every i, float64.
+
+    With numba, each text's shingles become the 64-bit finished polynomials of the
+    poly64 hash (their high halves are H), sorted and deduplicated once, however many
+    pairs the text is in, and each pair is one merge of two sorted arrays: two shingles
+    count as equal when their 64-bit hashes are, so the result is exact unless two
+    different shingles of a pair collide in 64 bits (about |A| |B| / 2**64). Without
+    numba, Python sets of the shingle strings.
+    """
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    if _numba_kernels() is None:
+        sets = {i: set(shingles(texts[i], ngram)) for i in set(left.tolist()) | set(right.tolist())}
+        return np.array([set_jaccard(sets[a], sets[b]) for a, b in zip(left.tolist(), right.tolist())])
+    buf, offsets = _encode_batch(texts)
+    values, starts, counts = _kernel_pass(texts, buf, offsets, SignatureSpec(ngram=ngram), None, None, wide=True)
+    sizes = _sort_unique_runs(values, starts, starts + counts)
+    out = np.empty(len(left), dtype=np.float64)
+    _merge_jaccards(values, starts, sizes, left, right, out)
+    return out
+
+
+def _sort_unique_runs(values, starts, ends):
+    """Sorts each run values[starts[d]:ends[d]] in place and moves its distinct values to
+    its front; returns how many each run has."""
+    sizes = np.zeros(starts.shape[0], np.int64)
+    for d in range(starts.shape[0]):
+        lo, hi = starts[d], ends[d]
+        if hi <= lo:
+            continue
+        values[lo:hi] = np.sort(values[lo:hi])
+        k = lo + 1
+        for i in range(lo + 1, hi):
+            if values[i] != values[k - 1]:
+                values[k] = values[i]
+                k += 1
+        sizes[d] = k - lo
+    return sizes
+
+
+def _merge_jaccards(values, starts, sizes, left, right, out):
+    """out[i] = |A & B| / |A | B| of the sorted distinct runs of left[i] and right[i] (0.0 when
+    either is empty)."""
+    for p in range(left.shape[0]):
+        a, na = starts[left[p]], sizes[left[p]]
+        b, nb = starts[right[p]], sizes[right[p]]
+        if na == 0 or nb == 0:
+            out[p] = 0.0
+            continue
+        i, j, inter = 0, 0, 0
+        while i < na and j < nb:
+            x, y = values[a + i], values[b + j]
+            if x == y:
+                inter += 1
+                i += 1
+                j += 1
+            elif x < y:
+                i += 1
+            else:
+                j += 1
+        out[p] = inter / (na + nb - inter)
 
 
 def set_jaccard(sa: set[str], sb: set[str]) -> float:

@@ -3,7 +3,7 @@
 The store stays in DuckDB on the driver. Each stage exports its input from DuckDB to
 Parquet shards under a work folder, Ray Data runs the *same* pure code as the local engine
 (`curate.signals.score_texts`, `minhash.signatures`, `band_hashes`, `estimated_jaccard_pairs`,
-`exact_jaccard`) in `map_batches`, writes Parquet, and DuckDB loads that Parquet into
+`pair_jaccards`) in `map_batches`, writes Parquet, and DuckDB loads that Parquet into
 `signals`, `minhash`, `lsh_bands`, `dup_pairs` and `dup_clusters`. On a real cluster the
 work folder must be a path that the driver and every worker see (a shared mount).
 
@@ -312,9 +312,10 @@ def _estimate_batch(batch: pa.Table, *, num_perm: int) -> pa.Table:
 
 
 def _exact_batch(batch: pa.Table, *, ngram: int) -> pa.Table:
-    ta, tb = batch.column("text_a").to_pylist(), batch.column("text_b").to_pylist()
-    return pa.table({"a": batch.column("a"), "b": batch.column("b"),
-                     "j": pa.array([minhash.exact_jaccard(x, y, ngram) for x, y in zip(ta, tb)], pa.float64())})
+    texts = batch.column("text_a").to_pylist() + batch.column("text_b").to_pylist()
+    n = batch.num_rows
+    j = minhash.pair_jaccards(texts, np.arange(n), np.arange(n, 2 * n), ngram)
+    return pa.table({"a": batch.column("a"), "b": batch.column("b"), "j": pa.array(j, pa.float64())})
 
 
 # --- dedup: the stage ---------------------------------------------------------------------------
