@@ -39,8 +39,12 @@ documents (ingested untimed). datasketch (MinHash.bulk [xxh32] + MinHashLSH) and
 at 0.8; rensa's index needs num_perm = bands x rows, so rensa signs with 126
 permutations there), insert every document, query every document, keep candidates whose
 estimated Jaccard is >= --threshold and union-find them; on all cores their signatures
-come from a pool, their LSH runs on one thread. One-core runs are pinned to one CPU
-(numba and DuckDB set to one thread).
+come from a pool, their LSH runs on one thread. datatrove runs its own three stages
+(MinhashDedupSignature writing and sorting signature files per bucket, MinhashDedupBuckets
+per bucket, MinhashDedupCluster), with its buckets x hashes set to the same bands x rows,
+its signature tasks split over the cores and its bucket tasks spread over them; it joins
+every pair that shares a bucket, with no estimate, on its own shingles (see its signature
+row above). One-core runs are pinned to one CPU (numba and DuckDB set to one thread).
 """
 from __future__ import annotations
 
@@ -219,19 +223,28 @@ def datatrove_label(spec: SignatureSpec) -> str:
 _DATATROVE_STEPS: dict = {}  # one step (and spaCy tokenizer) per process; forked workers inherit it
 
 
+def _datatrove_config(spec: SignatureSpec, threshold: float):
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
+
+    _, buckets, per_bucket = setting_for(threshold, spec.num_perm)  # ours' bands x rows
+    return MinhashConfig(n_grams=spec.ngram, num_buckets=buckets, hashes_per_bucket=per_bucket, seed=spec.seed)
+
+
+def _datatrove_signature_step(spec: SignatureSpec, threshold: float, output_folder: str):
+    import xxhash
+    from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
+
+    step = MinhashDedupSignature(output_folder=output_folder, config=_datatrove_config(spec, threshold))
+    # datatrove's xxhash64(str) needs xxhash<4; xxhash 4 wants bytes: the same hash of the UTF-8 bytes.
+    step._hash_func = lambda s: xxhash.xxh64_intdigest(s.encode("utf-8"))
+    return step
+
+
 def datatrove_minhash(texts: Sequence[str], spec: SignatureSpec):
     step = _DATATROVE_STEPS.get(spec)
     if step is None:
-        import xxhash
-        from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
-
-        buckets, per_bucket = datatrove_buckets(spec.num_perm)
-        config = MinhashConfig(n_grams=spec.ngram, num_buckets=buckets, hashes_per_bucket=per_bucket, seed=spec.seed)
         # output_folder is never written: only get_shingles and get_signature are called, not run()
-        step = MinhashDedupSignature(output_folder=tempfile.gettempdir(), config=config)
-        # datatrove's xxhash64(str) needs xxhash<4; xxhash 4 wants bytes: the same hash of the UTF-8 bytes.
-        step._hash_func = lambda s: xxhash.xxh64_intdigest(s.encode("utf-8"))
-        _DATATROVE_STEPS[spec] = step
+        step = _DATATROVE_STEPS[spec] = _datatrove_signature_step(spec, DATATROVE_THRESHOLD, tempfile.gettempdir())
     out = []
     for text in texts:
         sh = step.get_shingles(text)
@@ -362,11 +375,62 @@ def _rensa_index(threshold: float, spec: SignatureSpec, bands: int, rows: int):
     return RMinHashLSH(threshold=threshold, num_perm=spec.num_perm, num_bands=bands)  # rows = num_perm / bands
 
 
+def _datatrove_stage(args) -> None:
+    """One task of datatrove's MinHash pipeline: ("sign", spec, threshold, folder, texts,
+    rank, world) or ("buckets", spec, threshold, folder, None, bucket, buckets)."""
+    from datatrove.data import Document
+    from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
+
+    stage, spec, threshold, folder, texts, rank, world = args
+    if stage == "sign":
+        docs = (Document(text=t, id=str(i)) for i, t in enumerate(texts))
+        _datatrove_signature_step(spec, threshold, f"{folder}/sigs").run(docs, rank=rank, world_size=world)
+    else:
+        step = MinhashDedupBuckets(input_folder=f"{folder}/sigs", output_folder=f"{folder}/buckets",
+                                   config=_datatrove_config(spec, threshold))
+        step.run(None, rank=rank, world_size=world)
+
+
+def _datatrove_pipeline(texts: list[str], spec: SignatureSpec, threshold: float, workers: int):
+    """datatrove's own three stages, as its LocalPipelineExecutor would run them: signatures
+    (one task per core, each a contiguous share of the documents; written and sorted per
+    bucket), then one task per bucket pairing equal bucket signatures, then the union-find
+    that writes the ids to remove. Its buckets x hashes are ours' bands x rows here."""
+    import struct
+
+    from datatrove.pipeline.dedup.minhash import MinhashDedupCluster
+
+    config = _datatrove_config(spec, threshold)
+    shares = np.array_split(np.arange(len(texts)), workers)
+    with tempfile.TemporaryDirectory(prefix="bench_datatrove_") as folder:
+        sign = [("sign", spec, threshold, folder, [texts[i] for i in share], r, workers)
+                for r, share in enumerate(shares)]
+        bucket = [("buckets", spec, threshold, folder, None, b, config.num_buckets) for b in range(config.num_buckets)]
+        if workers == 1:
+            for task in sign + bucket:
+                _datatrove_stage(task)
+        else:
+            with mp.get_context("fork").Pool(workers) as pool:
+                pool.map(_datatrove_stage, sign)
+                pool.map(_datatrove_stage, bucket)
+        MinhashDedupCluster(input_folder=f"{folder}/buckets", output_folder=f"{folder}/remove",
+                            config=config).run(None, 0, 1)
+        # its pairs of (rank, index in the rank's share), read back for the counts only
+        first = np.cumsum([0] + [len(s) for s in shares])
+        edges = set()
+        for path in Path(folder, "buckets").glob("*.dups"):
+            for r1, d1, r2, d2 in struct.iter_unpack("<4I", path.read_bytes()):
+                a, b = int(first[r1] + d1), int(first[r2] + d2)
+                edges.add((min(a, b), max(a, b)))  # a pair found in several buckets counts once
+    return (len(edges), *_components(len(texts), sorted(edges)))
+
+
 @dataclass(frozen=True)
 class ClusterMethod:
     sign: Callable | None  # (texts, spec) -> [minhash or None]; None: ours, the curate dedup job
     index: Callable | None = None  # (threshold, spec, bands, rows) -> LSH index with insert(key, m), query(m)
     whole_bands: bool = False  # the index needs num_perm = bands x rows: sign with that many permutations
+    pipeline: Callable | None = None  # (texts, spec, threshold, workers) -> counts: a peer's own whole pipeline
 
 
 def cluster_spec(method: ClusterMethod, spec: SignatureSpec, threshold: float) -> SignatureSpec:
@@ -380,6 +444,8 @@ CLUSTER_METHODS: dict[str, ClusterMethod] = {
     "ours: curate dedup job (store -> dup_clusters)": ClusterMethod(None),
     "datasketch MinHash.bulk [xxh32] + MinHashLSH": ClusterMethod(_datasketch_sign, _datasketch_index),
     "rensa RMinHash + RMinHashLSH": ClusterMethod(_rensa_sign, _rensa_index, whole_bands=True),
+    "datatrove MinhashDedupSignature + Buckets + Cluster [xxh64, spaCy words]":
+        ClusterMethod(None, pipeline=_datatrove_pipeline, whole_bands=True),
 }
 
 
@@ -453,7 +519,13 @@ def _measure_cluster(name: str, texts: list[str], spec: SignatureSpec, threshold
     _set_cores(workers)
     method = CLUSTER_METHODS[name]
     with tempfile.TemporaryDirectory(prefix="bench_dedup_") as tmp:
-        if method.sign is None:
+        if method.pipeline is not None:  # datatrove: quiet, and its imports and spaCy's tokenizer loaded untimed
+            os.environ["TQDM_DISABLE"] = "1"
+            _datatrove_signature_step(spec, threshold, tmp).get_shingles(texts[0])
+            from loguru import logger
+
+            logger.remove()  # after datatrove's import, which adds its handler
+        elif method.sign is None:
             db = Path(tmp) / "store.duckdb"
             shutil.copyfile(template, db)  # a store holding the documents and nothing else, untimed
             signatures(texts[:200], spec)  # numba cache loads, outside the timing
@@ -464,7 +536,9 @@ def _measure_cluster(name: str, texts: list[str], spec: SignatureSpec, threshold
         else:
             method.sign(texts[:200], spec)  # imports
         t0 = time.perf_counter()
-        if method.sign is None:
+        if method.pipeline is not None:
+            counts = method.pipeline(texts, spec, threshold, workers)
+        elif method.sign is None:
             counts = _ours_clusters(db, spec, threshold, workers)
         else:
             counts = _baseline_clusters(name, texts, spec, threshold, workers)
