@@ -230,11 +230,11 @@ def _datatrove_config(spec: SignatureSpec, threshold: float):
     return MinhashConfig(n_grams=spec.ngram, num_buckets=buckets, hashes_per_bucket=per_bucket, seed=spec.seed)
 
 
-def _datatrove_signature_step(spec: SignatureSpec, threshold: float, output_folder: str):
+def _datatrove_signature_step(config, output_folder: str):
     import xxhash
     from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
 
-    step = MinhashDedupSignature(output_folder=output_folder, config=_datatrove_config(spec, threshold))
+    step = MinhashDedupSignature(output_folder=output_folder, config=config)
     # datatrove's xxhash64(str) needs xxhash<4; xxhash 4 wants bytes: the same hash of the UTF-8 bytes.
     step._hash_func = lambda s: xxhash.xxh64_intdigest(s.encode("utf-8"))
     return step
@@ -244,7 +244,8 @@ def datatrove_minhash(texts: Sequence[str], spec: SignatureSpec):
     step = _DATATROVE_STEPS.get(spec)
     if step is None:
         # output_folder is never written: only get_shingles and get_signature are called, not run()
-        step = _DATATROVE_STEPS[spec] = _datatrove_signature_step(spec, DATATROVE_THRESHOLD, tempfile.gettempdir())
+        config = _datatrove_config(spec, DATATROVE_THRESHOLD)
+        step = _DATATROVE_STEPS[spec] = _datatrove_signature_step(config, tempfile.gettempdir())
     out = []
     for text in texts:
         sh = step.get_shingles(text)
@@ -376,36 +377,34 @@ def _rensa_index(threshold: float, spec: SignatureSpec, bands: int, rows: int):
 
 
 def _datatrove_stage(args) -> None:
-    """One task of datatrove's MinHash pipeline: ("sign", spec, threshold, folder, texts,
-    rank, world) or ("buckets", spec, threshold, folder, None, bucket, buckets)."""
+    """One task of datatrove's MinHash pipeline: ("sign", config, folder, texts, rank, world)
+    or ("buckets", config, folder, None, bucket, buckets)."""
     from datatrove.data import Document
     from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
 
-    stage, spec, threshold, folder, texts, rank, world = args
+    stage, config, folder, texts, rank, world = args
     if stage == "sign":
         docs = (Document(text=t, id=str(i)) for i, t in enumerate(texts))
-        _datatrove_signature_step(spec, threshold, f"{folder}/sigs").run(docs, rank=rank, world_size=world)
+        _datatrove_signature_step(config, f"{folder}/sigs").run(docs, rank=rank, world_size=world)
     else:
-        step = MinhashDedupBuckets(input_folder=f"{folder}/sigs", output_folder=f"{folder}/buckets",
-                                   config=_datatrove_config(spec, threshold))
+        step = MinhashDedupBuckets(input_folder=f"{folder}/sigs", output_folder=f"{folder}/buckets", config=config)
         step.run(None, rank=rank, world_size=world)
 
 
-def _datatrove_pipeline(texts: list[str], spec: SignatureSpec, threshold: float, workers: int):
-    """datatrove's own three stages, as its LocalPipelineExecutor would run them: signatures
-    (one task per core, each a contiguous share of the documents; written and sorted per
-    bucket), then one task per bucket pairing equal bucket signatures, then the union-find
-    that writes the ids to remove. Its buckets x hashes are ours' bands x rows here."""
+def datatrove_pairs(texts: list[str], config, workers: int) -> set[tuple[int, int]]:
+    """datatrove's own three MinHash stages with ``config`` (a MinhashConfig), as its
+    LocalPipelineExecutor would run them: signatures (one task per core, each a contiguous
+    share of the documents; written and sorted per bucket), then one task per bucket
+    pairing equal bucket signatures, then the union-find that writes the ids to remove.
+    Returns the pairs it found (document indices, smaller first), read back from its files."""
     import struct
 
     from datatrove.pipeline.dedup.minhash import MinhashDedupCluster
 
-    config = _datatrove_config(spec, threshold)
     shares = np.array_split(np.arange(len(texts)), workers)
     with tempfile.TemporaryDirectory(prefix="bench_datatrove_") as folder:
-        sign = [("sign", spec, threshold, folder, [texts[i] for i in share], r, workers)
-                for r, share in enumerate(shares)]
-        bucket = [("buckets", spec, threshold, folder, None, b, config.num_buckets) for b in range(config.num_buckets)]
+        sign = [("sign", config, folder, [texts[i] for i in share], r, workers) for r, share in enumerate(shares)]
+        bucket = [("buckets", config, folder, None, b, config.num_buckets) for b in range(config.num_buckets)]
         if workers == 1:
             for task in sign + bucket:
                 _datatrove_stage(task)
@@ -415,14 +414,29 @@ def _datatrove_pipeline(texts: list[str], spec: SignatureSpec, threshold: float,
                 pool.map(_datatrove_stage, bucket)
         MinhashDedupCluster(input_folder=f"{folder}/buckets", output_folder=f"{folder}/remove",
                             config=config).run(None, 0, 1)
-        # its pairs of (rank, index in the rank's share), read back for the counts only
         first = np.cumsum([0] + [len(s) for s in shares])
-        edges = set()
+        pairs = set()
         for path in Path(folder, "buckets").glob("*.dups"):
-            for r1, d1, r2, d2 in struct.iter_unpack("<4I", path.read_bytes()):
+            for r1, d1, r2, d2 in struct.iter_unpack("<4I", path.read_bytes()):  # (rank, index in its share) x 2
                 a, b = int(first[r1] + d1), int(first[r2] + d2)
-                edges.add((min(a, b), max(a, b)))  # a pair found in several buckets counts once
-    return (len(edges), *_components(len(texts), sorted(edges)))
+                pairs.add((min(a, b), max(a, b)))  # a pair found in several buckets counts once
+    return pairs
+
+
+def quiet_datatrove() -> None:
+    """Imports datatrove's MinHash stages with no progress bars (tqdm reads TQDM_DISABLE
+    when imported) and no log lines (after the import, which adds its log handler)."""
+    os.environ["TQDM_DISABLE"] = "1"
+    import datatrove.pipeline.dedup.minhash  # noqa: F401
+    from loguru import logger
+
+    logger.remove()
+
+
+def _datatrove_pipeline(texts: list[str], spec: SignatureSpec, threshold: float, workers: int):
+    """datatrove_pairs with its buckets x hashes set to ours' bands x rows."""
+    pairs = datatrove_pairs(texts, _datatrove_config(spec, threshold), workers)
+    return (len(pairs), *_components(len(texts), sorted(pairs)))
 
 
 @dataclass(frozen=True)
@@ -519,12 +533,9 @@ def _measure_cluster(name: str, texts: list[str], spec: SignatureSpec, threshold
     _set_cores(workers)
     method = CLUSTER_METHODS[name]
     with tempfile.TemporaryDirectory(prefix="bench_dedup_") as tmp:
-        if method.pipeline is not None:  # datatrove: quiet, and its imports and spaCy's tokenizer loaded untimed
-            os.environ["TQDM_DISABLE"] = "1"
-            _datatrove_signature_step(spec, threshold, tmp).get_shingles(texts[0])
-            from loguru import logger
-
-            logger.remove()  # after datatrove's import, which adds its handler
+        if method.pipeline is not None:  # datatrove: its imports and spaCy's tokenizer loaded untimed
+            quiet_datatrove()
+            _datatrove_signature_step(_datatrove_config(spec, threshold), tmp).get_shingles(texts[0])
         elif method.sign is None:
             db = Path(tmp) / "store.duckdb"
             shutil.copyfile(template, db)  # a store holding the documents and nothing else, untimed
