@@ -339,6 +339,7 @@ def test_pair_jaccards_count_repeated_shingles_once():
     got = mh.pair_jaccards(texts, left, right, 2)
     assert got.tolist() == [exact_jaccard(texts[a], texts[b], 2) for a, b in zip(left, right)]
     assert got[1] == 1.0 and got[3] == 0.0
+    assert mh.pair_jaccards(texts, left, right, 2, threads=1).tolist() == got.tolist()
 
 
 def test_to_lean_minhash_interoperates():

@@ -1103,7 +1103,8 @@ def exact_jaccard(a: str, b: str, ngram: int) -> float:
     return set_jaccard(set(shingles(a, ngram)), set(shingles(b, ngram)))
 
 
-def pair_jaccards(texts: Sequence[str], left: np.ndarray, right: np.ndarray, ngram: int) -> np.ndarray:
+def pair_jaccards(texts: Sequence[str], left: np.ndarray, right: np.ndarray, ngram: int,
+                  threads: int | None = None) -> np.ndarray:
     """exact_jaccard(texts[left[i]], texts[right[i]], ngram) for every i, float64.
 
     With numba, each text's shingles become the 64-bit finished polynomials of the
@@ -1111,14 +1112,14 @@ def pair_jaccards(texts: Sequence[str], left: np.ndarray, right: np.ndarray, ngr
     pairs the text is in, and each pair is one merge of two sorted arrays: two shingles
     count as equal when their 64-bit hashes are, so the result is exact unless two
     different shingles of a pair collide in 64 bits (about |A| |B| / 2**64). Without
-    numba, Python sets of the shingle strings.
+    numba, Python sets of the shingle strings. ``threads``: as for :func:`signatures`.
     """
     left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
     if _numba_kernels() is None:
         sets = {i: set(shingles(texts[i], ngram)) for i in set(left.tolist()) | set(right.tolist())}
         return np.array([set_jaccard(sets[a], sets[b]) for a, b in zip(left.tolist(), right.tolist())])
     buf, offsets = _encode_batch(texts)
-    values, starts, counts = _kernel_pass(texts, buf, offsets, SignatureSpec(ngram=ngram), None, None, wide=True)
+    values, starts, counts = _kernel_pass(texts, buf, offsets, SignatureSpec(ngram=ngram), None, threads, wide=True)
     sizes = _sort_unique_runs(values, starts, starts + counts)
     out = np.empty(len(left), dtype=np.float64)
     _merge_jaccards(values, starts, sizes, left, right, out)
