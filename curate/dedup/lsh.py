@@ -30,7 +30,7 @@ from curate.store import get_meta, set_meta
 # computing the exact Jaccard: with 128 permutations the estimate's standard deviation at
 # J = 0.8 is sqrt(0.8 * 0.2 / 128) = 0.035, so 0.15 is over four of them.
 EXACT_CHECK_MARGIN = 0.15
-# Text whose shingle sets are held at once (a set takes about 20x its text's bytes).
+# Text whose shingle sets are held at once (minhash.pair_jaccards: 8 bytes of hashes per byte).
 EXACT_CHECK_BYTES = 8 << 20
 STAR_BUCKET_SIZE = 64
 # Recall first: pairs are verified afterwards, so false positives cost only a check.
