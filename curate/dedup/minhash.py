@@ -394,18 +394,6 @@ def _scanned() -> Iterator[int]:
         yield from r
 
 
-def _nfkc_maybe() -> set[int]:
-    """Code points that may compose with the one before them, a superset of
-    NFKC_Quick_Check=Maybe: second halves of two-code-point canonical decompositions, and
-    the Hangul vowel and trailing-consonant jamo that compose algorithmically."""
-    maybe = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
-    for cp in _scanned():
-        parts = unicodedata.decomposition(chr(cp)).split()
-        if len(parts) == 2 and not parts[0].startswith("<"):
-            maybe.add(int(parts[1], 16))
-    return maybe
-
-
 def _two_level(values: dict[int, int], dtype) -> tuple[np.ndarray, np.ndarray]:
     """(block, entry): ``entry[block[cp >> 6] * 64 + (cp & 63)]`` is values[cp], or 0 for a
     code point not in values (block 0 is all zeros); cp beyond the last block reads 0."""
@@ -466,22 +454,27 @@ def _unicode_tables() -> tuple[np.ndarray, ...]:
     words of U+3300..U+3357) are left to unicodedata. tests/test_minhash.py checks all
     this for every code point.
     """
-    maybe = _nfkc_maybe()
+    # Code points that may compose with the one before them, a superset of
+    # NFKC_Quick_Check=Maybe: the Hangul vowel and trailing-consonant jamo that compose
+    # algorithmically, and second halves of two-code-point canonical decompositions.
+    maybe = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
     check: dict[int, int] = {}
     replaced: dict[int, str] = {}
     nfkc_changes = []
     for cp in _scanned():
         ch = chr(cp)
         ccc = unicodedata.combining(ch)
-        if cp in maybe:
-            check[cp] = _NF_SLOW
-        elif ccc:
+        if ccc:
             check[cp] = ccc
+        parts = unicodedata.decomposition(ch).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            maybe.add(int(parts[1], 16))
         if not unicodedata.is_normalized("NFKC", ch):
             nfkc_changes.append(cp)
         folded = ch.casefold()
         if folded != ch:
             replaced[cp] = folded
+    check.update(dict.fromkeys(maybe, _NF_SLOW))
     for cp in nfkc_changes:
         ch = chr(cp)
         nfkc = unicodedata.normalize("NFKC", ch)
