@@ -433,6 +433,12 @@ def quiet_datatrove() -> None:
     logger.remove()
 
 
+def _datatrove_warm_up(spec: SignatureSpec, threshold: float) -> None:
+    quiet_datatrove()
+    step = _datatrove_signature_step(_datatrove_config(spec, threshold), tempfile.gettempdir())
+    step.get_shingles("loads spaCy's tokenizer")
+
+
 def _datatrove_pipeline(texts: list[str], spec: SignatureSpec, threshold: float, workers: int):
     """datatrove_pairs with its buckets x hashes set to ours' bands x rows."""
     pairs = datatrove_pairs(texts, _datatrove_config(spec, threshold), workers)
@@ -445,6 +451,7 @@ class ClusterMethod:
     index: Callable | None = None  # (threshold, spec, bands, rows) -> LSH index with insert(key, m), query(m)
     whole_bands: bool = False  # the index needs num_perm = bands x rows: sign with that many permutations
     pipeline: Callable | None = None  # (texts, spec, threshold, workers) -> counts: a peer's own whole pipeline
+    warm_up: Callable | None = None  # (spec, threshold): its imports and models, loaded before the timing
 
 
 def cluster_spec(method: ClusterMethod, spec: SignatureSpec, threshold: float) -> SignatureSpec:
@@ -459,7 +466,7 @@ CLUSTER_METHODS: dict[str, ClusterMethod] = {
     "datasketch MinHash.bulk [xxh32] + MinHashLSH": ClusterMethod(_datasketch_sign, _datasketch_index),
     "rensa RMinHash + RMinHashLSH": ClusterMethod(_rensa_sign, _rensa_index, whole_bands=True),
     "datatrove MinhashDedupSignature + Buckets + Cluster [xxh64, spaCy words]":
-        ClusterMethod(None, pipeline=_datatrove_pipeline, whole_bands=True),
+        ClusterMethod(None, pipeline=_datatrove_pipeline, warm_up=_datatrove_warm_up, whole_bands=True),
 }
 
 
@@ -533,9 +540,8 @@ def _measure_cluster(name: str, texts: list[str], spec: SignatureSpec, threshold
     _set_cores(workers)
     method = CLUSTER_METHODS[name]
     with tempfile.TemporaryDirectory(prefix="bench_dedup_") as tmp:
-        if method.pipeline is not None:  # datatrove: its imports and spaCy's tokenizer loaded untimed
-            quiet_datatrove()
-            _datatrove_signature_step(_datatrove_config(spec, threshold), tmp).get_shingles(texts[0])
+        if method.pipeline is not None:
+            method.warm_up(spec, threshold)
         elif method.sign is None:
             db = Path(tmp) / "store.duckdb"
             shutil.copyfile(template, db)  # a store holding the documents and nothing else, untimed

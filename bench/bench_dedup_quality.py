@@ -100,13 +100,13 @@ def run_curate(data: Path, threshold: float, ids: list[str]) -> tuple[set, set, 
         return (min(i, j), max(i, j))
 
     edge_pairs = {pair(a, b) for a, b in edges if a != b}
-    cluster_pairs = set()
-    for (members,) in clusters:
-        for x in members:
-            for y in members:
-                if x < y:
-                    cluster_pairs.add(pair(x, y))
+    cluster_pairs = pairs_within([[index[ext[d]] for d in members] for (members,) in clusters])
     return edge_pairs, cluster_pairs, secs
+
+
+def pairs_within(clusters) -> set[tuple[int, int]]:
+    """Every pair of documents (smaller index first) that share a cluster."""
+    return {(x, y) for members in clusters for x in members for y in members if x < y}
 
 
 def _query_pairs(index, sigs) -> set[tuple[int, int]]:
@@ -166,8 +166,7 @@ def run_datatrove(texts: list[str]) -> tuple[set, float]:
     members: dict[int, list[int]] = {}
     for i, r in enumerate(roots.tolist()):
         members.setdefault(r, []).append(i)
-    cluster_pairs = {(x, y) for group in members.values() for x in group for y in group if x < y}
-    return cluster_pairs, time.perf_counter() - t0
+    return pairs_within(members.values()), time.perf_counter() - t0
 
 
 def main() -> None:
@@ -192,7 +191,8 @@ def main() -> None:
         print("rensa not installed: skipped")
     try:
         dt, secs = run_datatrove(texts)
-        rows.append(("datatrove MinHash stages (defaults; all pairs within a cluster)", *score(dt, truth), len(dt), secs))
+        name = "datatrove MinHash stages (defaults; all pairs within a cluster)"
+        rows.append((name, *score(dt, truth), len(dt), secs))
     except ImportError:
         print("datatrove not installed: skipped")
     print("| method | pairwise precision | pairwise recall | pairs reported | seconds |\n|---|---:|---:|---:|---:|")
