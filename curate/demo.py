@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from curate import jobs, store
+from curate import jobs, quality, store
 from curate.console import Progress, format_table, log
 from curate.errors import ExitCode, UsageError
 from curate.ingest import IngestOptions
@@ -63,6 +63,52 @@ def _section(title: str) -> None:
     print(f"\n== {title} ==")
 
 
+def _label_tables(con, slices: dict, labels, corpus: str) -> None:
+    """strict and strict-multi against the ground-truth labels of one corpus."""
+    from curate import evaluation
+
+    recipe, res = slices["strict"]
+    _section(f"strict recipe against the ground-truth labels of {corpus}")
+    print(format_table(["junk type", "documents", "dropped", "recall"],
+                       evaluation.junk_recall(con, res.slice_id, labels, recipe.dedup.near_threshold)))
+    print()
+    print(format_table(["language (clean, unique)", "documents", "wrongly dropped", "rate"],
+                       evaluation.clean_drop_rate(con, res.slice_id, labels, _allowed(recipe),
+                                                  recipe.dedup.near_threshold)))
+    multi_recipe, multi = slices["strict-multi"]
+    print(f"\nstrict-multi ({', '.join(_allowed(multi_recipe))}):")
+    print(format_table(["language (clean, unique)", "documents", "wrongly dropped", "rate"],
+                       evaluation.clean_drop_rate(con, multi.slice_id, labels, _allowed(multi_recipe),
+                                                  multi_recipe.dedup.near_threshold)))
+
+
+def _cross_source(db: Path, cross: Path, quiet: bool) -> None:
+    """The same job on the cross-source corpus (sources the recipes were never tuned on),
+    in a store of its own: its figures are the ones that say how the filters generalize."""
+    from curate import evaluation, recipes
+    from curate.dedup import lsh, minhash
+
+    _fresh_store(db)
+    with store.open_store(db) as con:
+        store.set_meta(con, DEMO_MARK, "demo")
+    _run_id, report = jobs.ingest(db, [str(cross / "corpus")], IngestOptions(id_field="id"), command="demo ingest")
+    with jobs.recorded_run(db, "demo cross-source", {"data": str(cross)}) as ctx:
+        con = ctx.con
+        bar = Progress("score (cross-source)", report.documents, quiet=quiet)
+        jobs.score(con, db, on_batch=bar.update)
+        bar.close()
+        quality.train_quality(con, db, quality.QualityDesign())
+        lsh.dedup(con, 0.8, minhash.SignatureSpec(), ctx.run_id, device=jobs.pick_signature_device("auto"))
+        slices = {}
+        for name in ("strict", "strict-multi"):
+            recipe = recipes.load_recipe(name)
+            slices[name] = (recipe, recipes.build_slice(con, recipe, ctx.run_id))
+        _section(f"cross-source corpus ({report.documents:,} documents from sources the recipes were never "
+                 f"tuned on; store {db})")
+        _label_tables(con, slices, evaluation.load_labels(cross / "labels.jsonl.gz"), "the cross-source corpus")
+        store.finish_run(con, ctx.run_id, status="ok", exit_code=0)
+
+
 def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions = DemoOptions()) -> int:
     from curate import evaluation, recipes
     from curate.dedup import lsh, minhash
@@ -92,8 +138,9 @@ def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions 
         _section("score")
         print(f"{sc.scored:,} documents scored in {sc.seconds:.1f}s (signals version {sc.signals_version})")
 
-        q = jobs.train_quality(con, db, data / "reference.jsonl.gz")
-        _section("quality classifier (fastText, reference vs raw)")
+        q = quality.train_quality(con, db, quality.QualityDesign())
+        _section(f"quality classifier (fastText on this corpus: {q.n_positive:,} clean-with-margin vs "
+                 f"{q.n_negative:,} junk documents by the heuristics; out of fold)")
         print(format_table(["held-out metric", "value"], [[k, v] for k, v in q.heldout.items()]))
 
         _section("near-duplicates (MinHash LSH, 5-word shingles, 128 permutations)")
@@ -118,20 +165,7 @@ def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions 
 
         labels_path = data / "labels.jsonl.gz"
         if labels_path.exists():
-            labels = evaluation.load_labels(labels_path)
-            recipe, res = slices["strict"]
-            _section("strict recipe against the ground-truth labels")
-            print(format_table(["junk type", "documents", "dropped", "recall"],
-                               evaluation.junk_recall(con, res.slice_id, labels, recipe.dedup.near_threshold)))
-            print()
-            print(format_table(["language (clean, unique)", "documents", "wrongly dropped", "rate"],
-                               evaluation.clean_drop_rate(con, res.slice_id, labels, _allowed(recipe),
-                                                            recipe.dedup.near_threshold)))
-            multi_recipe, multi = slices["strict-multi"]
-            print(f"\nstrict-multi ({', '.join(_allowed(multi_recipe))}):")
-            print(format_table(["language (clean, unique)", "documents", "wrongly dropped", "rate"],
-                               evaluation.clean_drop_rate(con, multi.slice_id, labels, _allowed(multi_recipe),
-                                                            multi_recipe.dedup.near_threshold)))
+            _label_tables(con, slices, evaluation.load_labels(labels_path), "the sample corpus")
 
         if options.train:
             from train.pipeline import COMPARISON_HEADERS, TrainPlan, comparison, train_slices
@@ -142,13 +176,16 @@ def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions 
             log(f"training {len(TRAIN_SLICES)} slices x {options.seeds} seeds x {options.tokens:,} tokens",
                 quiet=quiet)
             trained = train_slices(con, db, list(TRAIN_SLICES), plan, val_text_path=data / "validation.txt",
-                                   prompts_path=data / "prompts.jsonl",
-                                   quality_model=load_quality_model(jobs.quality_model_path(db)),
+                                   prompts_path=data / "prompts.jsonl" if (data / "prompts.jsonl").exists() else None,
+                                   quality_model=load_quality_model(quality.quality_model_path(db)),
                                    on_log=lambda m: log(m, quiet=quiet))
             _section(f"models trained on each slice ({options.tokens:,} tokens each, {trained[0]['device']})")
             print(format_table(COMPARISON_HEADERS, comparison(trained)))
         store.finish_run(con, ctx.run_id, status="ok", exit_code=0,
                          counts_json=json.dumps({"slices": list(slices)}))
+    cross = data / "cross"
+    if (cross / "labels.jsonl.gz").exists():
+        _cross_source(db.with_name(f"{db.stem}-cross{db.suffix}"), cross, quiet)
     with store.open_store(db, read_only=True) as con:
         checks = jobs.check_invariants(con)
     broken = [c for c in checks if not c[1]]

@@ -114,12 +114,32 @@ def detect_format(path: Path) -> str | None:
 
 
 def expand_inputs(patterns: Iterable[str]) -> list[Path]:
-    """Files named by paths, globs and folders (searched recursively), in a stable order."""
+    """Files named by paths, globs and folders (searched recursively), in a stable order.
+
+    A glob that matches nothing is an error here (`curate ingest`: a typo, most likely);
+    `curate run` uses match_inputs, where it only means that no file has arrived yet.
+    """
+    paths, unmatched = match_inputs(patterns)
+    if unmatched:
+        raise UsageError(f"no file matches {unmatched[0]!r}")
+    return paths
+
+
+def match_inputs(patterns: Iterable[str]) -> tuple[list[Path], list[str]]:
+    """(files named by paths, globs and folders, the globs that matched nothing).
+
+    A path that does not exist is an error, and so is a glob whose folder does not exist
+    ('/data/incomng/*.jsonl'): both are mistakes, not an empty inbox.
+    """
     found: list[Path] = []
+    unmatched: list[str] = []
     for pattern in patterns:
         matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
         if not matches:
-            raise UsageError(f"no input matches {pattern!r}")
+            base = _glob_base(pattern)
+            if not base.is_dir():
+                raise UsageError(f"no folder {base} for the input glob {pattern!r}")
+            unmatched.append(pattern)
         for m in matches:
             p = Path(m)
             if p.is_dir():
@@ -141,7 +161,18 @@ def expand_inputs(patterns: Iterable[str]) -> list[Path]:
         if key not in seen:
             seen.add(key)
             unique.append(p)
-    return unique
+    return unique, unmatched
+
+
+def _glob_base(pattern: str) -> Path:
+    """The folder a glob searches: its leading path components that hold no wildcard."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
 
 
 def file_sha256(path: Path) -> str:

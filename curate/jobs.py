@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from glob import escape as glob_escape
 from pathlib import Path
 
 import duckdb
@@ -14,8 +15,9 @@ import polars as pl
 import pyarrow as pa
 
 from curate import store
+from curate.quality import quality_model_path
 from curate.errors import ExitCode, UsageError
-from curate.ingest import FileResult, IngestOptions, IngestReport, expand_inputs, ingest_paths
+from curate.ingest import FileResult, IngestOptions, IngestReport, expand_inputs, ingest_paths, match_inputs
 
 
 @dataclass
@@ -88,15 +90,7 @@ def ingest(
 # --- paths beside the store ----------------------------------------------------------------
 
 
-def artifacts_dir(db: Path) -> Path:
-    """Models, Data Docs, snapshots and checkpoints live beside the store."""
-    d = Path(db).parent / f"{Path(db).stem}.artifacts"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def quality_model_path(db: Path) -> Path:
-    return artifacts_dir(db) / "quality.bin"
+artifacts_dir = store.artifacts_dir
 
 
 # --- score ---------------------------------------------------------------------------------
@@ -199,102 +193,6 @@ def score(
     return ScoreReport(scored, stale, SIGNALS_VERSION, qarg, time.perf_counter() - t0)
 
 
-def rescore_quality(con: duckdb.DuckDBPyConnection, model, batch_size: int = 5000) -> int:
-    """Refresh the `quality` column of every scored document with a new model."""
-    reader = con.cursor()
-    reader.execute("SELECT s.doc_id, d.text FROM signals s JOIN documents d USING (doc_id) ORDER BY s.doc_id")
-    n = 0
-    con.execute("BEGIN")
-    try:
-        while True:
-            rows = reader.fetchmany(batch_size)
-            if not rows:
-                break
-            probs = model.predict_proba([r[1] for r in rows])
-            tbl = pa.table({"doc_id": [r[0] for r in rows], "q": np.asarray(probs, dtype=np.float64)})
-            store.register(con, "_q_batch", tbl)
-            con.execute("UPDATE signals SET quality = b.q FROM _q_batch b WHERE signals.doc_id = b.doc_id")
-            con.unregister("_q_batch")
-            n += len(rows)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        reader.close()
-    return n
-
-
-# --- quality classifier ----------------------------------------------------------------------
-
-
-def read_jsonl_texts(path: Path, text_field: str = "text") -> list[str]:
-    from curate.ingest import IngestOptions, read_records
-
-    return [r.text for r in read_records(Path(path), IngestOptions(text_field=text_field)) if r.text is not None]
-
-
-@dataclass(frozen=True)
-class QualityReport:
-    model_path: Path
-    n_positive: int
-    n_negative: int
-    heldout: dict
-    rescored: int
-
-
-def _quality_split(positive: list[str], negative: list[str], seed: int, heldout: float):
-    rng = np.random.default_rng(seed)
-
-    def split(xs: list[str]):
-        idx = rng.permutation(len(xs))
-        cut = int(len(xs) * (1 - heldout))
-        return [xs[i] for i in idx[:cut]], [xs[i] for i in idx[cut:]]
-
-    return split(positive), split(negative)
-
-
-def quality_training_data(con: duckdb.DuckDBPyConnection, reference: Path, seed: int, max_negatives: int | None):
-    positive = read_jsonl_texts(reference)
-    if not positive:
-        raise UsageError(f"{reference}: no reference documents")
-    n_neg = max_negatives or len(positive)
-    # DCLM: negatives are a random sample of the raw corpus, junk and clean alike.
-    negative = [r[0] for r in con.execute(
-        "SELECT text FROM documents ORDER BY md5(doc_id || ?::VARCHAR) LIMIT ?", [seed, n_neg]
-    ).fetchall()]
-    if not negative:
-        raise UsageError("no documents in the store to sample negatives from: run `curate ingest` first")
-    return positive, negative
-
-
-def train_quality(con, db: Path, reference: Path, *, seed: int = 0, heldout: float = 0.2,
-                  max_negatives: int | None = None) -> QualityReport:
-    from curate.signals.quality import QualityParams, evaluate_quality_model, train_quality_model
-
-    positive, negative = quality_training_data(con, reference, seed, max_negatives)
-    (pos_tr, pos_te), (neg_tr, neg_te) = _quality_split(positive, negative, seed, heldout)
-    path = quality_model_path(db)
-    model = train_quality_model(pos_tr, neg_tr, path, QualityParams(seed=seed))
-    metrics = evaluate_quality_model(model, pos_te, neg_te)
-    n = 0
-    if store.table_exists(con, "signals"):
-        n = rescore_quality(con, model)
-    return QualityReport(path, len(pos_tr), len(neg_tr), metrics, n)
-
-
-def eval_quality(con, db: Path, reference: Path, *, seed: int = 0, heldout: float = 0.2,
-                 max_negatives: int | None = None) -> dict:
-    from curate.signals.quality import evaluate_quality_model, load_quality_model
-
-    path = quality_model_path(db)
-    if not path.exists():
-        raise UsageError(f"no quality model at {path}: run `curate quality train` first")
-    positive, negative = quality_training_data(con, reference, seed, max_negatives)
-    (_, pos_te), (_, neg_te) = _quality_split(positive, negative, seed, heldout)
-    return evaluate_quality_model(load_quality_model(path), pos_te, neg_te)
-
-
 def pick_signature_device(requested: str) -> str:
     """MinHash on the GPU when one is present and torch sees it; numpy on CPU otherwise."""
     if requested not in ("auto", "cpu", "cuda"):
@@ -374,16 +272,47 @@ def validate(con: duckdb.DuckDBPyConnection, db: Path, recipe, slice_id: str, ru
     return outcome
 
 
+def export_name(slice_id: str, fmt: str, *, redact: bool = False) -> str:
+    """'<slice_id>.<fmt>', or '<slice_id>.redacted.<fmt>': a slice id names one content, so
+    one file name does too."""
+    return f"{slice_id}{'.redacted' if redact else ''}.{fmt}"
+
+
+def _remove_stale_temps(final: Path) -> None:
+    """Temp files of `final` left by killed exports (their process is gone)."""
+    for tmp in final.parent.glob(f"{glob_escape(final.name)}.*.tmp"):
+        pid = tmp.name[len(final.name) + 1:-len(".tmp")]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def export_slice(con: duckdb.DuckDBPyConnection, slice_id: str, out_dir: Path, fmt: str,
                  *, redact: bool = False, batch_size: int = 5000) -> Path:
-    """Write the kept documents to '<out>/<slice_id>.<fmt>' via a temp name and a rename."""
+    """Write the kept documents to '<out>/<export_name>' via a temp name and a rename.
+
+    A file of that name holds the same content by construction (slice ids are content
+    digests), so an existing one is left as it is, and none of different content is replaced.
+    """
     import pyarrow.parquet as pq
 
     if fmt not in ("parquet", "jsonl"):
         raise UsageError(f"export format must be parquet or jsonl, not {fmt!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / f"{slice_id}.{fmt}"
-    tmp = final.with_name(final.name + ".tmp")
+    final = out_dir / export_name(slice_id, fmt, redact=redact)
+    _remove_stale_temps(final)
+    if final.exists():
+        return final
+    tmp = final.with_name(f"{final.name}.{os.getpid()}.tmp")  # two `curate export`s may run at once
     redact_fn = None
     if redact:
         from curate.signals.pii import redact_pii as redact_fn
@@ -423,7 +352,7 @@ def export_slice(con: duckdb.DuckDBPyConnection, slice_id: str, out_dir: Path, f
 @dataclass
 class PipelineReport:
     run_id: int
-    slice_id: str
+    slice_id: str | None  # the built slice's id (the latest one when there was nothing to do)
     ingest: IngestReport
     scored: int = 0
     dedup: list = None
@@ -432,15 +361,88 @@ class PipelineReport:
     exports: list = None
     nothing_to_do: bool = False
     exit_code: int = 0
+    quality: object = None  # the QualityReport when this run trained the classifier
+    unmatched: list = None  # input globs that matched no file
+    message: str | None = None  # why there was nothing to do
 
 
-def _slice_is_current(con: duckdb.DuckDBPyConnection, recipe) -> bool:
-    row = con.execute("SELECT n_documents FROM slices WHERE slice_id = ?", [recipe.slice_id]).fetchone()
-    if row is None:
+def _work_pending(con: duckdb.DuckDBPyConnection, recipe) -> bool:
+    """Documents a stage has not finished: unscored (or scored by an older signal version),
+    or, for a near-dedup recipe, without a signature or not yet in the threshold's bands."""
+    from curate.dedup import lsh
+    from curate.signals import SIGNALS_VERSION
+
+    if con.execute("SELECT count(*) FROM documents ANTI JOIN signals USING (doc_id)").fetchone()[0]:
+        return True
+    if con.execute("SELECT count(*) FROM signals WHERE signals_version <> ?", [SIGNALS_VERSION]).fetchone()[0]:
+        return True
+    t = recipe.dedup.near_threshold
+    if t is None:
         return False
-    n_docs = con.execute("SELECT count(*) FROM documents").fetchone()[0]
-    unscored = con.execute("SELECT count(*) FROM documents ANTI JOIN signals USING (doc_id)").fetchone()[0]
-    return row[0] == n_docs and unscored == 0
+    spec = lsh.stored_spec(con)
+    if spec is None or t not in lsh.dedup_thresholds(con):
+        return True
+    if con.execute("SELECT count(*) FROM documents ANTI JOIN minhash USING (doc_id)").fetchone()[0]:
+        return True
+    setting = lsh.setting_for(t, spec.num_perm)[0]
+    return bool(con.execute(
+        "SELECT count(*) FROM minhash m WHERE m.has_sig AND m.doc_id NOT IN "
+        "(SELECT doc_id FROM lsh_bands WHERE setting = ?)", [setting]).fetchone()[0])
+
+
+def _validated(con: duckdb.DuckDBPyConnection, db: Path, recipe, slice_id: str) -> bool:
+    """The slice's latest validation passed, and the suite file has not changed since."""
+    row = con.execute("SELECT success, validated_at FROM validations WHERE slice_id = ? "
+                      "ORDER BY validated_at DESC LIMIT 1", [slice_id]).fetchone()
+    path = suite_path(db, recipe.name)
+    if row is None or not row[0] or not path.exists():
+        return False  # a failed suite is run again: an idle run must not hide it
+    from datetime import datetime, timezone
+
+    edited = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).replace(tzinfo=None)
+    return edited <= row[1]
+
+
+def up_to_date_slice(con: duckdb.DuckDBPyConnection, db: Path, recipe, *, out: Path | None = None,
+                     formats: Sequence[str] = (), validating: bool = True) -> str | None:
+    """The latest slice of the recipe if `curate run` would change nothing, else None.
+
+    Decided from the store, not from names: no stage has work pending, the decisions the
+    store gives now make exactly the latest built slice of the recipe, that slice passed its
+    suite (when validating) and its exports exist (when exporting).
+    """
+    from curate import recipes
+
+    latest = recipes.latest_slice(con, recipe.name)
+    if latest is None or _work_pending(con, recipe):
+        return None
+    try:
+        if recipes.current_slice_id(con, recipe) != latest:
+            return None
+    except UsageError:  # not buildable yet (e.g. no quality scores): the stages have work to do
+        return None
+    if validating and not _validated(con, db, recipe, latest):
+        return None
+    if out is not None and not all((out / export_name(latest, f, redact=recipe.redact_pii)).exists()
+                                   for f in formats):
+        return None
+    return latest
+
+
+def obtain_quality_model(con: duckdb.DuckDBPyConnection, db: Path, recipe, stage: Callable[[str], None]):
+    """A recipe that filters on `quality` on a store with no model: train one the chosen
+    way (curate/quality.py) as a stage of this run, and rescore. None when not needed."""
+    from curate import quality
+
+    if not quality.recipe_needs_model(recipe) or quality.quality_model_path(db).exists():
+        return None
+    stage("quality (no model yet: training the classifier on this corpus, labelled by the heuristics)")
+    return quality.train_quality(con, db, quality.QualityDesign(), on_log=stage)
+
+
+def quality_note(rep) -> str:
+    return (f"trained the quality classifier ({rep.design.labels} labels: {rep.n_positive:,} clean-with-margin vs "
+            f"{rep.n_negative:,} junk documents) and rescored {rep.rescored:,} documents")
 
 
 def run_pipeline(
@@ -468,25 +470,35 @@ def run_pipeline(
     from curate.dedup import lsh, minhash
 
     stage = on_stage or (lambda name: None)
-    paths = expand_inputs(inputs)
+    paths, unmatched = match_inputs(inputs)
     args = {"recipe": recipe.name, "recipe_id": recipe.recipe_id, "inputs": list(inputs),
             "out": str(out) if out else None, "formats": list(formats)}
     with recorded_run(db, "run", args, publish=True) as ctx:
         con = ctx.con
         stage("ingest")
         ing = ingest_paths(con, paths, opts, ctx.run_id)
-        rep = PipelineReport(ctx.run_id, recipe.slice_id, ing, dedup=[], exports=[])
+        rep = PipelineReport(ctx.run_id, None, ing, dedup=[], exports=[], unmatched=unmatched)
         from curate.signals import signals as all_signals
 
         store.ensure_signals_table(con, [(s.name, s.dtype) for s in all_signals()])
-        exports_exist = out is None or all((out / f"{recipe.slice_id}.{f}").exists() for f in formats)
-        if not ing.documents and not ing.failed and _slice_is_current(con, recipe) and exports_exist:
-            rep.nothing_to_do = True
-            store.finish_run(con, ctx.run_id, status="nothing_to_do", exit_code=0,
-                             records_read=ing.records, documents_ingested=0, quarantined=ing.quarantined,
-                             counts_json=json.dumps({"files_skipped": len(ing.skipped)}),
-                             message="no new input; slice and exports are up to date")
-            return rep
+        if not ing.documents and not ing.failed:
+            nothing_new = "no new documents" + (f" ({', '.join(repr(u) for u in unmatched)} matched no file)"
+                                                if unmatched else "")
+            if not con.execute("SELECT count(*) FROM documents").fetchone()[0]:
+                rep.message = f"{nothing_new}; the store holds no documents yet"
+            else:
+                rep.slice_id = up_to_date_slice(con, db, recipe, out=out, formats=formats,
+                                                validating=validate_slice)
+                if rep.slice_id is not None:
+                    rep.message = f"{nothing_new}; slice {rep.slice_id} and its exports are up to date"
+            if rep.message is not None:
+                rep.nothing_to_do = True
+                store.finish_run(con, ctx.run_id, status="nothing_to_do", exit_code=0,
+                                 records_read=ing.records, documents_ingested=0, quarantined=ing.quarantined,
+                                 counts_json=json.dumps({"files_skipped": len(ing.skipped), "slice": rep.slice_id,
+                                                         "unmatched": unmatched}),
+                                 message=rep.message)
+                return rep
         stage("score")
         if engine == "ray":
             from curate.engines.ray import dedup_ray, score_ray
@@ -494,6 +506,7 @@ def run_pipeline(
             rep.scored = score_ray(con, db, opts=ray_opts).scored
         else:
             rep.scored = score(con, db, workers=workers).scored
+        rep.quality = obtain_quality_model(con, db, recipe, stage)
         if recipe.dedup.near_threshold is not None:
             stage("dedup")
             spec, dev = minhash.SignatureSpec(), pick_signature_device(device)
@@ -504,13 +517,14 @@ def run_pipeline(
                 rep.dedup.append(lsh.dedup(con, recipe.dedup.near_threshold, spec, ctx.run_id, device=dev))
         stage("slice")
         rep.slice = recipes_mod.build_slice(con, recipe, ctx.run_id)
+        rep.slice_id = rep.slice.slice_id
         if validate_slice:
             stage("validate")
-            rep.validation = validate(con, db, recipe, recipe.slice_id, ctx.run_id)
+            rep.validation = validate(con, db, recipe, rep.slice_id, ctx.run_id)
         if out is not None:
             stage("export")
             for fmt in formats:
-                rep.exports.append(export_slice(con, recipe.slice_id, out, fmt, redact=recipe.redact_pii))
+                rep.exports.append(export_slice(con, rep.slice_id, out, fmt, redact=recipe.redact_pii))
         failed = bool(ing.failed)
         invalid = rep.validation is not None and not rep.validation.success
         rep.exit_code = int(ExitCode.FAILED if failed else ExitCode.VALIDATION_FAILED if invalid else ExitCode.OK)
@@ -518,11 +532,14 @@ def run_pipeline(
             con, ctx.run_id, status="failed" if failed else "invalid" if invalid else "ok",
             exit_code=rep.exit_code, records_read=ing.records, documents_ingested=ing.documents,
             quarantined=ing.quarantined, files_failed=len(ing.failed),
-            counts_json=json.dumps({"scored": rep.scored, "slice": rep.slice_id, "kept": rep.slice.n_kept,
-                                    "dropped": rep.slice.n_dropped,
+            counts_json=json.dumps({"scored": rep.scored, "slice": rep.slice_id,
+                                    "quality_trained": None if rep.quality is None else
+                                    {"positive": rep.quality.n_positive, "negative": rep.quality.n_negative},
+                                    "kept": rep.slice.n_kept, "dropped": rep.slice.n_dropped,
                                     "validation": None if rep.validation is None else rep.validation.success,
                                     "exports": [str(p) for p in rep.exports]}),
-            message="; ".join(f.error or "" for f in ing.failed)[:4000] or None,
+            message="; ".join(([quality_note(rep.quality)] if rep.quality else [])
+                              + [f.error or "" for f in ing.failed])[:4000] or None,
         )
     return rep
 

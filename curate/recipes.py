@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import yaml
 
 from curate.errors import UsageError
@@ -88,10 +89,6 @@ class Recipe:
     def recipe_id(self) -> str:
         canon = {k: v for k, v in self.to_dict().items() if k != "description"}
         return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()[:16]
-
-    @property
-    def slice_id(self) -> str:
-        return f"{self.name}-{self.recipe_id[:8]}"
 
     @property
     def signals_used(self) -> list[str]:
@@ -327,6 +324,12 @@ def _has_quality() -> bool:
     return True
 
 
+# --- slices: one id, one content -----------------------------------------------------------
+
+SLICE_DIGEST_HEX = 12  # '<recipe name>-<12 hex>': 48 bits, no accidental collision among a recipe's slices
+_BUILDING = "_slice_decisions"  # temp table: the decisions the store's state gives, before they are named
+
+
 @dataclass(frozen=True)
 class SliceResult:
     slice_id: str
@@ -337,10 +340,10 @@ class SliceResult:
     n_dropped: int
     kept_bytes: int
     reasons: list[tuple[str, int]]
+    new: bool = True  # False: a slice with these decisions was stored already and nothing was rewritten
 
 
-def build_slice(con: duckdb.DuckDBPyConnection, recipe: Recipe, run_id: int | None = None) -> SliceResult:
-    """(Re)build the recipe's slice in one transaction; returns its counts."""
+def _check_buildable(con: duckdb.DuckDBPyConnection, recipe: Recipe) -> None:
     from curate.store import table_exists
 
     if not table_exists(con, "signals"):
@@ -354,42 +357,129 @@ def build_slice(con: duckdb.DuckDBPyConnection, recipe: Recipe, run_id: int | No
                 f"recipe {recipe.name!r} asks for near-dedup at {recipe.dedup.near_threshold}: "
                 f"run `curate dedup --threshold {recipe.dedup.near_threshold}` first"
             )
-    sql, params = compile_decisions(recipe)
-    sid = recipe.slice_id
-    con.execute("BEGIN")
-    try:
-        con.execute("INSERT OR REPLACE INTO recipes VALUES (?, ?, ?, ?)",
-                    [recipe.recipe_id, recipe.name, recipe.to_yaml(), now()])
-        con.execute("DELETE FROM decisions WHERE slice_id = ?", [sid])
-        con.execute(
-            f"INSERT INTO decisions SELECT ?, doc_id, reason IS NULL, reason FROM ({sql})", [sid, *params]
-        )
-        n_docs, n_kept, kept_bytes = con.execute(
-            """SELECT count(*), count(*) FILTER (WHERE kept),
-                      coalesce(sum(d.n_bytes) FILTER (WHERE kept), 0)
-               FROM decisions k JOIN documents d USING (doc_id) WHERE k.slice_id = ?""",
-            [sid],
-        ).fetchone()
-        total = con.execute("SELECT count(*) FROM documents").fetchone()[0]
-        if n_docs != total:
-            raise AssertionError(f"slice {sid}: {n_docs} decisions for {total} documents")
-        reasons = con.execute(
-            "SELECT reason, count(*) FROM decisions WHERE slice_id = ? AND NOT kept GROUP BY 1 ORDER BY 2 DESC, 1",
-            [sid],
-        ).fetchall()
-        from curate.signals import SIGNALS_VERSION
 
-        con.execute("DELETE FROM slices WHERE slice_id = ?", [sid])
-        con.execute(
-            "INSERT INTO slices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [sid, recipe.recipe_id, recipe.name, now(), n_docs, n_kept, n_docs - n_kept, kept_bytes,
-             SIGNALS_VERSION, run_id, json.dumps(recipe.to_dict())],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return SliceResult(sid, recipe.name, recipe.recipe_id, n_docs, n_kept, n_docs - n_kept, kept_bytes, reasons)
+
+def _decide(con: duckdb.DuckDBPyConnection, recipe: Recipe) -> str:
+    """Every document's decision into the temp table _BUILDING; returns the slice id they make."""
+    sql, params = compile_decisions(recipe)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_BUILDING} AS "
+                f"SELECT doc_id, reason IS NULL AS kept, reason FROM ({sql})", params)
+    return f"{recipe.name}-{_decisions_digest(con, recipe.recipe_id)}"
+
+
+def _decisions_digest(con: duckdb.DuckDBPyConnection, recipe_id: str) -> str:
+    """sha256 of the recipe id and every decision in doc_id order, one line 'doc_id TAB 1|0 TAB reason'.
+
+    All a slice's content depends on (the recipe, the stored signals whatever version computed
+    them, the quality model through its scores, the dedup clusters and their representatives,
+    the documents) reaches it through these decisions: equal digests are equal slices, and a
+    change that moves one decision makes a new id; one that moves none leaves the same content
+    under the same id. sha256 is fixed by its specification (DuckDB's and
+    polars' hash() are not). Doc ids and reason codes hold no tab or newline.
+    """
+    import pyarrow as pa
+
+    h = hashlib.sha256(f"curate slice v1\nrecipe {recipe_id}\n".encode())
+    con.execute("SELECT 1").fetchall()  # see store.register(): close a half-fetched result first
+    lines = con.sql(
+        f"""SELECT doc_id || chr(9) || CASE WHEN kept THEN '1' ELSE '0' END || chr(9) || coalesce(reason, '')
+                   || chr(10) AS line
+            FROM {_BUILDING} ORDER BY doc_id"""
+    ).to_arrow_reader(65536)
+    for batch in lines:
+        col = batch.column(0).cast(pa.large_string())
+        if len(col) == 0:
+            continue
+        if col.null_count:  # pragma: no cover - doc_id is NOT NULL and reason is coalesced
+            raise AssertionError("a decision without a doc_id")
+        # the values of a string array lie back to back in its data buffer: hash them in one call
+        offsets = np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset:col.offset + len(col) + 1]
+        h.update(memoryview(col.buffers()[2])[offsets[0]:offsets[-1]])
+    return h.hexdigest()[:SLICE_DIGEST_HEX]
+
+
+def current_slice_id(con: duckdb.DuckDBPyConnection, recipe: Recipe) -> str:
+    """The id of the slice the store's state gives for this recipe now; writes nothing.
+
+    Raises UsageError where the slice cannot be built yet (no signals, no quality scores,
+    no clusters for the recipe's threshold).
+    """
+    _check_buildable(con, recipe)
+    try:
+        return _decide(con, recipe)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_BUILDING}")
+
+
+def build_slice(con: duckdb.DuckDBPyConnection, recipe: Recipe, run_id: int | None = None) -> SliceResult:
+    """Build the recipe's slice from the store's state in one transaction; returns its counts.
+
+    The decisions are made first and name the slice. A slice stored under that id has the
+    same decisions by construction, so it is not rewritten: it only becomes the latest slice
+    of its recipe again (built_at). Older slices of the recipe are pruned (_prune_older).
+    """
+    _check_buildable(con, recipe)
+    from curate.signals import SIGNALS_VERSION
+
+    try:
+        with store.transaction(con):
+            sid = _decide(con, recipe)
+            con.execute("INSERT OR REPLACE INTO recipes VALUES (?, ?, ?, ?)",
+                        [recipe.recipe_id, recipe.name, recipe.to_yaml(), now()])
+            stored = con.execute("SELECT count(*) FROM slices WHERE slice_id = ?", [sid]).fetchone()[0]
+            if stored:  # built_at and signals_version: of its latest build; run_id: the run that wrote it
+                con.execute("UPDATE slices SET built_at = ?, signals_version = ? WHERE slice_id = ?",
+                            [now(), SIGNALS_VERSION, sid])
+            else:
+                con.execute(f"INSERT INTO decisions SELECT ?, doc_id, kept, reason FROM {_BUILDING}", [sid])
+                n_docs, n_kept, kept_bytes = con.execute(
+                    f"""SELECT count(*), count(*) FILTER (WHERE kept),
+                               coalesce(sum(d.n_bytes) FILTER (WHERE kept), 0)
+                        FROM {_BUILDING} k JOIN documents d USING (doc_id)"""
+                ).fetchone()
+                total = con.execute("SELECT count(*) FROM documents").fetchone()[0]
+                if n_docs != total:
+                    raise AssertionError(f"slice {sid}: {n_docs} decisions for {total} documents")
+                con.execute(
+                    "INSERT INTO slices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [sid, recipe.recipe_id, recipe.name, now(), n_docs, n_kept, n_docs - n_kept, kept_bytes,
+                     SIGNALS_VERSION, run_id, json.dumps(recipe.to_dict())],
+                )
+            _prune_older(con, recipe.name, sid)
+            n_docs, n_kept, n_dropped, kept_bytes = con.execute(
+                "SELECT n_documents, n_kept, n_dropped, kept_bytes FROM slices WHERE slice_id = ?", [sid]
+            ).fetchone()
+            reasons = con.execute(
+                f"SELECT reason, count(*) FROM {_BUILDING} WHERE NOT kept GROUP BY 1 ORDER BY 2 DESC, 1"
+            ).fetchall()
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_BUILDING}")
+    return SliceResult(sid, recipe.name, recipe.recipe_id, n_docs, n_kept, n_dropped, kept_bytes, reasons,
+                       new=not stored)
+
+
+def _prune_older(con: duckdb.DuckDBPyConnection, name: str, latest: str) -> None:
+    """Drop the older slices of a recipe name, with their decisions and validations.
+
+    Every nightly run with new input makes a new slice, one decision per document each, so
+    they would pile up. Kept: the latest (run, export, explain, audit and the dashboard
+    resolve a name to it) and every slice a model was trained on (train_runs, the slice
+    comparison and memorization read its decisions). `curate check` then covers exactly the
+    slices that remain; the runs table keeps the counts of every run, exports stay on disk.
+    """
+    old = [r[0] for r in con.execute(
+        """SELECT slice_id FROM slices WHERE name = ? AND slice_id <> ?
+           AND slice_id NOT IN (SELECT slice_id FROM train_runs)""", [name, latest]).fetchall()]
+    if old:
+        for table in ("decisions", "validations", "slices"):
+            con.execute(f"DELETE FROM {table} WHERE slice_id IN (SELECT unnest(?))", [old])
+
+
+def latest_slice(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """The id of the slice built last from a recipe of this name, if any."""
+    row = con.execute("SELECT slice_id FROM slices WHERE name = ? ORDER BY built_at DESC, slice_id LIMIT 1",
+                      [name]).fetchone()
+    return row[0] if row else None
 
 
 def _check_signals_present(con: duckdb.DuckDBPyConnection, recipe: Recipe) -> None:
@@ -403,14 +493,16 @@ def _check_signals_present(con: duckdb.DuckDBPyConnection, recipe: Recipe) -> No
         if not has_q:
             raise UsageError(
                 f"recipe {recipe.name!r} filters on `quality` but no document has a quality score: "
-                "run `curate quality train`, then `curate score --rescore quality`"
+                "run `curate quality train` (it trains on this corpus and rescores every document), "
+                "or `curate run` with this recipe, which trains it as a stage"
             )
 
 
 def resolve_slice(con: duckdb.DuckDBPyConnection, name_or_id: str) -> tuple[str, str]:
     """A slice by id, or the latest slice built from a recipe of that name: (slice_id, name)."""
     row = con.execute(
-        "SELECT slice_id, name FROM slices WHERE slice_id = ? OR name = ? ORDER BY (slice_id = ?) DESC, built_at DESC LIMIT 1",
+        """SELECT slice_id, name FROM slices WHERE slice_id = ? OR name = ?
+           ORDER BY (slice_id = ?) DESC, built_at DESC, slice_id LIMIT 1""",
         [name_or_id, name_or_id, name_or_id],
     ).fetchone()
     if row is None:

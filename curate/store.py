@@ -378,6 +378,26 @@ def finish_run(
 
 
 @contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, rolled back on any error (after a failed statement DuckDB refuses
+    every later one until the transaction ends, so a handler could not even record it)."""
+    con.execute("BEGIN")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def artifacts_dir(db: Path | str) -> Path:
+    """Models, Data Docs, suites and checkpoints live beside the store: <stem>.artifacts/."""
+    d = Path(db).parent / f"{Path(db).stem}.artifacts"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@contextlib.contextmanager
 def writer_lock(path: Path | str) -> Iterator[None]:
     """One curate writer per store, for a whole command (not only while DuckDB holds the file).
 

@@ -36,7 +36,7 @@ def test_audit_page(monkeypatch, trained):
     assert after and all(label.split(" — ")[1] == reasons[1] for label in after)
     at.selectbox(key="audit_signal").set_value("quality").run()
     assert not at.exception
-    assert any("P(high quality)" in c.value for c in at.caption)
+    assert any("calibrated fastText quality score" in c.value for c in at.caption)
 
 
 def test_audit_opens_a_document_from_the_url(monkeypatch, trained):

@@ -49,9 +49,13 @@ def recipe(tmp_path) -> Path:
     return p
 
 
-def _kept(out: Path) -> list[str]:
-    (f,) = list(out.glob("*.parquet"))
-    return sorted(pq.read_table(f).column("external_id").to_pylist())
+def _kept(db: Path, out: Path) -> list[str]:
+    """External ids in the export of the recipe's latest slice (exports are named by slice id)."""
+    from curate import recipes
+
+    with store.open_store(db, read_only=True) as con:
+        sid = recipes.latest_slice(con, "nightly")
+    return sorted(pq.read_table(out / f"{sid}.parquet").column("external_id").to_pylist())
 
 
 def test_three_runs_new_changed_repeated(tmp_path, recipe):
@@ -59,13 +63,14 @@ def test_three_runs_new_changed_repeated(tmp_path, recipe):
     inp.mkdir()
     _write(inp / "a.jsonl", range(0, 20), {"dup_of_r3": _doc(3), "de": "Das ist ein deutscher Text. " * 20})
     assert _run(db, recipe, str(inp / "*.jsonl"), out) == 0
-    first = _kept(out)
+    first = _kept(db, out)
+    first_file = (out / next(out.glob("*.parquet")).name).read_bytes()
     assert "r3" in first and "dup_of_r3" not in first and "de" not in first
     # run 2: a new file and a changed file
     _write(inp / "b.jsonl", range(20, 30))
     _write(inp / "a.jsonl", range(0, 21), {"dup_of_r3": _doc(3), "de": "Das ist ein deutscher Text. " * 20})
     assert _run(db, recipe, str(inp / "*.jsonl"), out) == 0
-    second = _kept(out)
+    second = _kept(db, out)
     assert set(second) >= set(first) | {f"r{i}" for i in range(20, 30)}
     # the changed a.jsonl is a new source: its unchanged records are exact duplicates of the old ones
     assert len(second) == 30  # r20 is in both files: one copy kept
@@ -81,7 +86,10 @@ def test_three_runs_new_changed_repeated(tmp_path, recipe):
     assert statuses == ["ok", "ok", "nothing_to_do", "nothing_to_do"]
     assert all(ok for _, ok, _ in results), results
     assert main(["check", "--db", str(db)]) == 0
-    assert _kept(out) == second
+    assert _kept(db, out) == second
+    # each run's export is named by its slice's content: the first one is still there, unchanged
+    exports = sorted(out.glob("*.parquet"))
+    assert len(exports) == 2 and first_file in [f.read_bytes() for f in exports]
 
 
 def test_validation_failure_exits_4(tmp_path, recipe):
@@ -102,7 +110,7 @@ def test_failed_input_file_exits_1_and_keeps_the_rest(tmp_path, recipe):
     _write(inp / "good.jsonl", range(5))
     (inp / "bad.jsonl.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
     assert _run(db, recipe, str(inp), out) == ExitCode.FAILED
-    assert len(_kept(out)) == 5
+    assert len(_kept(db, out)) == 5
 
 
 def test_second_writer_exits_3(tmp_path, recipe):

@@ -1,7 +1,8 @@
 """The Ray engine writes exactly what the local engine writes (issue 8).
 
 Parity on the sample corpus: one store is ingested and given a quality model (trained once
-with jobs.train_quality, so the fastText model is the same file in both stores), then copied;
+with quality.train_quality on a third store, so the fastText model is the same file in both
+stores), then copied;
 the local engine scores and dedups one copy, the Ray engine the other, and every table the
 stages write, and every shipped recipe's decisions, are compared row for row.
 `bucket_pairs` (the grouping rule) is tested without Ray against a brute-force reference.
@@ -19,7 +20,7 @@ import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
 
-from curate import jobs, recipes, store
+from curate import jobs, quality, recipes, store
 from curate.dedup import lsh, minhash
 from curate.engines.ray import RayOptions, bucket_pairs
 
@@ -103,9 +104,17 @@ def stores(ray_local, tmp_path_factory):
 
     d = tmp_path_factory.mktemp("ray_parity")
     local, dist = d / "local.duckdb", d / "ray.duckdb"
+    # the quality model is trained once, on a scored store of its own, and both stores score
+    # with that same file
+    teacher = d / "teacher.duckdb"
+    jobs.ingest(teacher, [str(SAMPLE / "corpus")])
+    with store.open_store(teacher) as con:
+        jobs.score(con, teacher, workers=2)
+        quality.train_quality(con, teacher)
     jobs.ingest(local, [str(SAMPLE / "corpus")])
-    with store.open_store(local) as con:
-        jobs.train_quality(con, local, SAMPLE / "reference.jsonl.gz")
+    model = quality.quality_model_path(teacher)
+    for p in (model, model.with_suffix(".json")):
+        shutil.copyfile(p, jobs.artifacts_dir(local) / p.name)
     _copy_store(local, dist)
     spec = minhash.SignatureSpec()
     reports = {}
@@ -166,7 +175,8 @@ def test_recipe_decisions_identical(stores, name):
             results.append(recipes.build_slice(con, recipe, None))
     assert (results[0].n_kept, results[0].n_dropped, results[0].reasons) == \
            (results[1].n_kept, results[1].n_dropped, results[1].reasons)
-    _same(stores, f"SELECT doc_id, kept, reason FROM decisions WHERE slice_id = '{recipe.slice_id}' ORDER BY doc_id")
+    assert results[0].slice_id == results[1].slice_id  # a content id: same decisions, same id
+    _same(stores, f"SELECT doc_id, kept, reason FROM decisions WHERE slice_id = '{results[0].slice_id}' ORDER BY doc_id")
 
 
 @pytest.mark.slow

@@ -112,6 +112,7 @@ def test_slice_rebuild_is_idempotent(db, tmp_path):
         b = recipes.build_slice(con, r)
         n = con.execute("SELECT count(*) FROM decisions WHERE slice_id = ?", [a.slice_id]).fetchone()[0]
     assert (a.n_kept, a.n_dropped) == (b.n_kept, b.n_dropped) and n == 2
+    assert a.slice_id == b.slice_id and a.new and not b.new
 
 
 def test_quality_rule_without_model_is_clear_error(db, tmp_path):

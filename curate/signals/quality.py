@@ -1,9 +1,11 @@
-"""Quality classifier: fastText trained on reference-quality text vs raw text (as DCLM did).
+"""Quality classifier: a fastText bigram model (as DCLM's), its calibrated score a signal.
 
 Li et al. 2024 (DataComp-LM) train a bigram fastText classifier with high-quality text as
-positives and raw web text as negatives and keep the documents it scores highest; its
-probability is our `quality` signal. The model is trained by the platform itself, so
-nothing is downloaded.
+positives and raw web text as negatives. The platform trains its own, on labels that
+curate/quality.py draws from the user's corpus (documents the heuristics call clean with
+margin vs junk they are sure of), so nothing is downloaded. The stored score is calibrated:
+the share of the classifier's out-of-fold scores of clean-with-margin documents that lie
+below the document's raw score (the calibration points are saved with the model).
 
 Determinism: fastText's Hogwild SGD is only reproducible with one thread; `thread=1` and a
 fixed seed give the same model for the same data. fasttext-wheel 0.9.2 is required
@@ -31,10 +33,11 @@ POSITIVE = "__label__hq"
 NEGATIVE = "__label__lq"
 
 SIGNALS = (
-    Signal("quality", "quality", "v1", "DOUBLE",
-           "P(high quality) from the platform's fastText classifier; null when no model was given, "
-           "0 for blank documents", 0, 1,
-           "Li et al. 2024 (DCLM), Sec. 4.3: fastText bigram classifier", None, None),
+    Signal("quality", "quality", "v2", "DOUBLE",
+           "calibrated fastText quality score: the share of the corpus's clean-with-margin documents "
+           "(out of fold) that score lower; null when no model was given, 0 for blank documents", 0, 1,
+           "Li et al. 2024 (DCLM), Sec. 4.3: fastText bigram classifier; labels and calibration: "
+           "curate/quality.py", None, None),
 )
 
 
@@ -63,15 +66,28 @@ def prepare(texts: Sequence[str], max_tokens: int) -> list[str]:
     return toks.list.join(" ").to_list()
 
 
+CALIBRATION_POINTS = 1001
+
+
+def calibration_points(scores: np.ndarray) -> list[float]:
+    """The quantiles (0, 0.1%, ..., 100%) of the calibrating scores, as saved with the model."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if not len(scores):
+        return []
+    return [float(x) for x in np.quantile(scores, np.linspace(0.0, 1.0, CALIBRATION_POINTS))]
+
+
 class QualityModel:
     def __init__(self, model, path: Path, meta: dict) -> None:
         self._model = model
         self.path = path
         self.meta = meta
         self.max_tokens = int(meta.get("params", {}).get("max_tokens", QualityParams.max_tokens))
+        points = meta.get("calibration")
+        self._points = np.asarray(points, dtype=np.float64) if points else None
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """P(high quality) in [0, 1] per text; 0.0 for blank texts."""
+    def predict_raw(self, texts: Sequence[str]) -> np.ndarray:
+        """The classifier's P(clean) in [0, 1] per text; 0.0 for blank texts."""
         lines = prepare(texts, self.max_tokens)
         out = np.zeros(len(lines), dtype=np.float64)
         rows = [i for i, t in enumerate(lines) if t.strip()]
@@ -81,11 +97,32 @@ class QualityModel:
                 out[i] = d[POSITIVE] if POSITIVE in d else 1.0 - d.get(NEGATIVE, 1.0)
         return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
 
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        """Raw scores -> the share of calibrating scores below them (identity without points)."""
+        raw = np.asarray(raw, dtype=np.float64)
+        if self._points is None:
+            return raw
+        below = np.searchsorted(self._points, raw, side="left")  # points strictly below
+        return np.clip(below / len(self._points), 0.0, 1.0)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """The stored `quality` score per text: calibrated when the model has points; 0.0 for blank texts."""
+        return self.calibrate(self.predict_raw(texts))
+
+    def record_metrics(self, metrics: dict) -> None:
+        """Save held-out figures into the model's .json beside it."""
+        self.meta["heldout"] = metrics
+        meta_path = self.path.with_suffix(".json")
+        tmp = meta_path.with_name(meta_path.name + ".tmp")
+        tmp.write_text(json.dumps(self.meta, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, meta_path)
+
 
 def train_quality_model(
-    positive: Sequence[str], negative: Sequence[str], path: Path, params: QualityParams = QualityParams()
+    positive: Sequence[str], negative: Sequence[str], path: Path, params: QualityParams = QualityParams(),
+    *, calibration: Sequence[float] | None = None, extra_meta: dict | None = None,
 ) -> QualityModel:
-    """Train on positives (reference text) vs negatives (raw text); write `path` and its .json."""
+    """Train positives vs negatives; write `path` and its .json (params, calibration points)."""
     from curate.signals import SIGNALS_VERSION
 
     pos = [t for t in prepare(positive, params.max_tokens) if t.strip()]
@@ -117,6 +154,8 @@ def train_quality_model(
             "signals_version": SIGNALS_VERSION,
             "labels": [POSITIVE, NEGATIVE],
             "format": "fasttext-0.9.2-bin",
+            "calibration": list(calibration) if calibration else None,
+            **(extra_meta or {}),
         }
         tmp_meta = Path(tmp) / "model.json"
         tmp_meta.write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")

@@ -1,0 +1,140 @@
+"""Quality-classifier designs measured against the labels of two corpora.
+
+    python bench/bench_quality.py [--data sample_data] [--cross sample_data/cross] [--out FILE]
+
+For each corpus (the sample, on whose sources the recipes were tuned, and the cross-source
+corpus, built from other sources and never tuned on): ingest, score and near-dedup once into
+a base store; then, for each design of the classifier (curate/quality.py), a copy of that
+store is given a model trained that way and the `strict` recipe is built with the quality
+rule at several thresholds, and once without the rule. Reported per (design, threshold):
+
+- clean en: share of clean, unique English documents dropped (evaluation.clean_drop_rate);
+- by quality: how much of that the quality rule alone is responsible for (the clean loss
+  with the rule minus the loss without it, in points);
+- junk recall per type (evaluation.junk_recall) and its minimum;
+- gain: junk documents the rule drops that the recipe without it keeps, against the clean
+  documents it costs.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from curate import evaluation, jobs, quality, recipes, store
+from curate.dedup import lsh, minhash
+from curate.ingest import IngestOptions
+
+Q = quality.QualityDesign
+DESIGNS = {
+    "reference vs raw (DCLM; the previous design)": (Q(labels="reference", calibrate=False), (0.1, 0.5)),
+    "heuristic: all published rules teach, negatives fail >= 2": (Q(teacher="published", min_failed=2), (0.01, 0.02)),
+    "heuristic: same, raw scores (no calibration)": (Q(teacher="published", min_failed=2, calibrate=False), (0.1, 0.5)),
+    "heuristic: precise rules teach, negatives fail >= 1": (Q(teacher="precise", min_failed=1), (0.01, 0.02)),
+    "heuristic: precise rules teach, negatives fail >= 2": (Q(teacher="precise", min_failed=2), (0.01, 0.02)),
+    "heuristic (all published, >= 2) + reference positives":
+        (Q(labels="heuristic+reference", teacher="published", min_failed=2), (0.01, 0.02)),
+    "heuristic (precise, >= 1) + reference positives":
+        (Q(labels="heuristic+reference", teacher="precise", min_failed=1), (0.01, 0.02)),
+}
+THRESHOLD = 0.8
+
+
+def base_store(corpus: Path, work: Path) -> Path:
+    db = work / f"{corpus.parent.name}-base.duckdb"
+    jobs.ingest(db, [str(corpus)], IngestOptions(id_field="id"))
+    with jobs.recorded_run(db, "bench score", {}) as ctx:
+        jobs.score(ctx.con, db)
+        lsh.dedup(ctx.con, THRESHOLD, minhash.SignatureSpec(), ctx.run_id)
+        store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0)
+    return db
+
+
+def with_quality_min(recipe, t: float | None):
+    rules = tuple(r for r in recipe.rules if r.signal != "quality")
+    if t is not None:
+        rules = rules + (recipes.Rule("quality", min=t),)
+    return dataclasses.replace(recipe, rules=rules)
+
+
+def measure(con, recipe, labels) -> dict:
+    res = recipes.build_slice(con, recipe)
+    allowed = next((list(r.allow) for r in recipe.rules if r.signal == "lang"), None)
+    clean = evaluation.clean_drop_rate(con, res.slice_id, labels, allowed, recipe.dedup.near_threshold)
+    recall = {row[0]: (row[2], row[1], row[3]) for row in
+              evaluation.junk_recall(con, res.slice_id, labels, recipe.dedup.near_threshold)}
+    per_lang = {row[0]: (row[2], row[1], row[3]) for row in clean}
+    return {"clean": per_lang, "recall": recall, "kept": res.n_kept}
+
+
+def fmt_row(name, t, m, base) -> str:
+    c_all = m["clean"]["all"]
+    c_base = base["clean"]["all"]
+    by_q = (c_all[2] - c_base[2]) * 100
+    junk_gain = sum(m["recall"][k][0] - base["recall"][k][0] for k in m["recall"])
+    clean_cost = c_all[0] - c_base[0]
+    rec = m["recall"]
+    low = min(rec, key=lambda k: rec[k][2])
+    return (f"| {name} | {t if t is not None else '-'} | {c_all[2]:.1%} ({c_all[0]}/{c_all[1]}) | {by_q:+.1f} | "
+            f"{rec[low][2]:.3f} ({low}) | {rec.get('boilerplate', (0, 0, 0))[2]:.3f} | "
+            f"{rec.get('seo_spam', (0, 0, 0))[2]:.3f} | {rec.get('templated', (0, 0, 0))[2]:.3f} | "
+            f"+{junk_gain} / -{clean_cost} |")
+
+
+def run_corpus(label: str, data: Path, work: Path, reference: Path, designs: dict) -> list[str]:
+    labels = evaluation.load_labels(data / "labels.jsonl.gz")
+    t0 = time.perf_counter()
+    base = base_store(data / "corpus", work)
+    out = [f"\n### {label} ({data})\n",
+           "| design | quality min | clean en dropped | by quality (points) | lowest recall | boilerplate | "
+           "seo_spam | templated | junk gained / clean lost |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    strict = recipes.load_recipe("strict")
+    with store.open_store(base) as con:
+        none = measure(con, with_quality_min(strict, None), labels)
+    out.append(fmt_row("no quality rule", None, none, none))
+    print(out[-1], flush=True)
+    for name, (design, thresholds) in designs.items():
+        db = work / f"{data.parent.name}-{len(out)}.duckdb"
+        shutil.copy(base, db)
+        with store.open_store(db) as con:
+            t1 = time.perf_counter()
+            rep = quality.train_quality(con, db, design, reference=reference)
+            secs = time.perf_counter() - t1
+            for t in thresholds:
+                m = measure(con, with_quality_min(strict, t), labels)
+                out.append(fmt_row(f"{name} ({rep.n_positive}+{rep.n_reference} / {rep.n_negative}, {secs:.0f}s)",
+                                   t, m, none))
+                print(out[-1], flush=True)
+    out.append(f"\n({time.perf_counter() - t0:.0f}s for this corpus)")
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path("sample_data"))
+    ap.add_argument("--cross", type=Path, default=Path("sample_data/cross"))
+    ap.add_argument("--reference", type=Path, default=Path("sample_data/reference.jsonl.gz"))
+    ap.add_argument("--only", nargs="*", default=None, help="design names to run (substring match)")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    designs = {k: v for k, v in DESIGNS.items() if not args.only or any(o in k for o in args.only)}
+    lines = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, data in (("sample corpus (recipes tuned on its sources)", args.data),
+                            ("cross-source corpus (never tuned on)", args.cross)):
+            if (data / "labels.jsonl.gz").exists():
+                lines += run_corpus(label, data, Path(tmp), args.reference, designs)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""Training the quality classifier on the user's own corpus, labelled by the heuristics.
+
+Why not the reference-vs-raw design of DCLM (Li et al. 2024): a classifier trained on a
+clean reference set against the corpus learns "looks like the reference's sources". On a
+labelled corpus from other sources (sample_data/cross) it gave clean English a median
+score of 0.016 and dropped most of it. Here the labels come from the corpus itself:
+
+- positives: documents that pass every published content rule (Gopher quality and
+  repetition, C4, FineWeb, encoding) -- a stricter bar than any shipped recipe, so they are
+  clean with margin;
+- negatives: documents that fail at least ``min_failed`` of those rules (junk the
+  heuristics are sure of);
+- everything else (one failed rule, blank documents) is scored but not trained on;
+- one document per exact-duplicate group (``text_hash``), at most ``max_per_class`` of each;
+- out-of-fold scores: every document a model trained on is scored by a fold model that did
+  not see it; all other documents by the model trained on every labelled document, which
+  is also the one saved for documents ingested later;
+- calibration: the stored `quality` is the share of out-of-fold *positive* scores below the
+  document's raw score, so a recipe's ``quality: {min: 0.02}`` means "drop what scores
+  lower than 98% of the documents the heuristics call clean" on every corpus, whatever the
+  raw probabilities of that corpus's model look like.
+
+The classifier then judges the corpus's junk by what the heuristics already found in that
+same corpus (vocabulary of boilerplate, spam and templates) and generalizes it to documents
+that slip past the rules, instead of judging unfamiliar sources. bench/RESULTS.md
+("Quality classifier") has the figures of each design on both labelled corpora.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import xxhash
+
+from curate import store
+from curate.errors import UsageError
+from curate.signals.quality import (
+    QualityModel,
+    QualityParams,
+    calibration_points,
+    load_quality_model,
+    train_quality_model,
+)
+
+TEACHER_FAMILIES = ("gopher_quality", "gopher_repetition", "c4", "fineweb", "encoding")
+# Published rules that drop clean genres (ablation on the sample, bench/RESULTS.md "Cleaning
+# quality"): Gopher's bullet lines drop dialogue, its duplicated 5-10-grams scripture, C4's
+# sentence count short quotes and its curly brackets technical text, FineWeb's line rules
+# poems. As teachers they would make the classifier learn "dialogue / poems are junk".
+GENRE_RULES = ("gopher_bullet_line_frac", "gopher_dup_5gram_char_frac", "gopher_dup_6gram_char_frac",
+               "gopher_dup_7gram_char_frac", "gopher_dup_8gram_char_frac", "gopher_dup_9gram_char_frac",
+               "gopher_dup_10gram_char_frac", "c4_sentence_count", "c4_curly_bracket_count",
+               "fineweb_punct_line_frac", "fineweb_short_line_frac", "fineweb_dup_line_char_frac",
+               "fineweb_newline_word_ratio")
+TEACHERS = ("precise", "published")
+DESIGNS = ("heuristic", "heuristic+reference", "reference")
+
+
+@dataclass(frozen=True)
+class QualityDesign:
+    """How the classifier is trained; the default is the one bench/RESULTS.md chose."""
+
+    labels: str = "heuristic"  # heuristic | heuristic+reference | reference (DCLM: reference vs raw)
+    min_failed: int = 2  # negatives fail at least this many of the teacher's rules
+    teacher: str = "precise"  # precise: published content rules but GENRE_RULES; published: all
+    folds: int = 3
+    max_per_class: int = 20_000
+    calibrate: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.labels not in DESIGNS:
+            raise UsageError(f"quality labels must be one of {', '.join(DESIGNS)}, not {self.labels!r}")
+        if self.teacher not in TEACHERS:
+            raise UsageError(f"quality teacher must be one of {', '.join(TEACHERS)}, not {self.teacher!r}")
+        if self.folds < 2:
+            raise UsageError(f"quality folds must be at least 2, not {self.folds}")
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    model_path: Path
+    design: QualityDesign
+    n_positive: int
+    n_negative: int
+    n_reference: int
+    heldout: dict
+    rescored: int
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+def quality_model_path(db: Path) -> Path:
+    return store.artifacts_dir(db) / "quality.bin"
+
+
+def teacher_rules(teacher: str = "precise"):
+    """The published content rules (signals with their default bounds) the labels come from."""
+    from curate.signals import REGISTRY
+
+    return [s for s in REGISTRY if s.family in TEACHER_FAMILIES and s.has_default
+            and (teacher == "published" or s.name not in GENRE_RULES)]
+
+
+def _failed_rules_sql(teacher: str = "precise") -> tuple[str, list]:
+    from curate.recipes import Rule, rule_reasons
+
+    parts, params = [], []
+    for s in teacher_rules(teacher):
+        for cond, _reason, values in rule_reasons(Rule(s.name,
+                                              min=s.default_min, max=s.default_max)):
+            parts.append(f"(CASE WHEN {cond} THEN 1 ELSE 0 END)")
+            params.extend(values)
+    return " + ".join(parts) or "0", params
+
+
+def heuristic_labels(con: duckdb.DuckDBPyConnection, design: QualityDesign) -> pa.Table:
+    """doc_id, text, y (1 clean with margin, 0 junk) for one document per text_hash."""
+    failed, params = _failed_rules_sql(design.teacher)
+    sql = f"""
+        WITH f AS (
+            SELECT d.doc_id, d.text, d.text_hash, ({failed}) AS n_failed
+            FROM documents d JOIN signals s USING (doc_id)
+            WHERE length(trim(d.text)) > 0
+        ), one AS (
+            SELECT *, row_number() OVER (PARTITION BY text_hash ORDER BY doc_id) AS copy_no FROM f
+        ), labelled AS (
+            SELECT doc_id, text, CASE WHEN n_failed = 0 THEN 1 ELSE 0 END AS y FROM one
+            WHERE copy_no = 1 AND (n_failed = 0 OR n_failed >= ?)
+        )
+        SELECT doc_id, text, y FROM (
+            SELECT *, row_number() OVER (PARTITION BY y ORDER BY md5(doc_id || ?::VARCHAR)) AS pick
+            FROM labelled)
+        WHERE pick <= ? ORDER BY doc_id"""
+    return store.arrow(con, sql, [*params, design.min_failed, design.seed, design.max_per_class])
+
+
+def raw_negatives(con: duckdb.DuckDBPyConnection, n: int, seed: int) -> pa.Table:
+    """DCLM's negatives: a random sample of the raw corpus, junk and clean alike."""
+    return store.arrow(
+        con, "SELECT doc_id, text, 0 AS y FROM documents ORDER BY md5(doc_id || ?::VARCHAR) LIMIT ?", [seed, n])
+
+
+def read_reference(path: Path) -> list[str]:
+    from curate.ingest import IngestOptions, read_records
+
+    if not Path(path).is_file():
+        raise UsageError(f"reference file not found: {path}")
+    return [r.text for r in read_records(Path(path), IngestOptions()) if r.text is not None]
+
+
+def _fold(doc_ids: Sequence[str], folds: int, seed: int) -> np.ndarray:
+    """A document's fold, from a hash fixed by its specification (xxh64), not a library's."""
+    return np.array([xxhash.xxh64_intdigest(f"{seed}:{d}".encode()) % folds for d in doc_ids], dtype=np.int64)
+
+
+def _metrics(scores: np.ndarray, y: np.ndarray, threshold: float) -> dict:
+    keep = scores >= threshold
+    tp = int((keep & (y == 1)).sum())
+    fp = int((keep & (y == 0)).sum())
+    fn = int((~keep & (y == 1)).sum())
+    tn = int((~keep & (y == 0)).sum())
+    pos, neg = scores[y == 1], scores[y == 0]
+    auc = None
+    if len(pos) and len(neg):  # Mann-Whitney: P(score of a positive > score of a negative)
+        order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
+        ranks = np.empty(len(order))
+        ranks[order] = np.arange(1, len(order) + 1)
+        auc = float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+    return {
+        "threshold": threshold,
+        "clean-with-margin kept (recall)": round(tp / (tp + fn), 4) if tp + fn else None,
+        "heuristic junk dropped": round(tn / (tn + fp), 4) if tn + fp else None,
+        "precision of kept": round(tp / (tp + fp), 4) if tp + fp else None,
+        "auc": None if auc is None else round(auc, 4),
+        "n": tp + fp + fn + tn,
+    }
+
+
+def train_quality(
+    con: duckdb.DuckDBPyConnection,
+    db: Path,
+    design: QualityDesign = QualityDesign(),
+    *,
+    reference: Path | None = None,
+    params: QualityParams | None = None,
+    on_log: Callable[[str], None] | None = None,
+) -> QualityReport:
+    """Train the classifier the design says, save it beside the store and rescore `quality`.
+
+    Every stored score comes from a model that did not train on that document.
+    """
+    t0 = time.perf_counter()
+    say = on_log or (lambda m: None)
+    params = params or QualityParams(seed=design.seed)
+    if not store.table_exists(con, "signals") or not con.execute("SELECT count(*) FROM signals").fetchone()[0]:
+        raise UsageError("no scored documents: run `curate score` before `curate quality train`")
+    notes: list[str] = []
+    ref_texts: list[str] = []
+    if design.labels in ("reference", "heuristic+reference"):
+        if reference is None:
+            raise UsageError(f"quality labels {design.labels!r} need --reference FILE (clean JSONL)")
+        ref_texts = read_reference(reference)
+        if not ref_texts:
+            raise UsageError(f"{reference}: no reference documents")
+    if design.labels == "reference":
+        table = raw_negatives(con, len(ref_texts), design.seed)
+    else:
+        table = heuristic_labels(con, design)
+    doc_ids = table.column("doc_id").to_pylist()
+    texts = table.column("text").to_pylist()
+    y = np.asarray(table.column("y").to_pylist(), dtype=np.int64)
+    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
+    if design.labels != "reference" and (n_pos < 10 or n_neg < 10):
+        raise UsageError(
+            f"too few documents to train the quality classifier from the heuristics' verdicts: "
+            f"{n_pos} pass every published content rule, {n_neg} fail {design.min_failed} or more "
+            f"(need 10 of each); ingest more documents, or train on a clean reference set with "
+            f"`curate quality train --labels reference --reference FILE`")
+    say(f"quality: {design.labels} labels, {n_pos:,} clean-with-margin vs {n_neg:,} junk documents"
+        + (f" + {len(ref_texts):,} reference" if ref_texts else ""))
+
+    def fit(rows: np.ndarray, path: Path) -> QualityModel:
+        pos = [texts[i] for i in rows if y[i] == 1] + ref_texts
+        neg = [texts[i] for i in rows if y[i] == 0]
+        return train_quality_model(pos, neg, path, params, calibration=None)
+
+    fold = _fold(doc_ids, design.folds, design.seed)
+    oof = np.zeros(len(texts))
+    tmp_dir = store.artifacts_dir(db) / "quality-folds"
+    for k in range(design.folds):
+        held = np.flatnonzero(fold == k)
+        if not len(held):
+            continue
+        model_k = fit(np.flatnonzero(fold != k), tmp_dir / f"fold{k}.bin")
+        oof[held] = model_k.predict_raw([texts[i] for i in held])
+    for p in tmp_dir.glob("fold*"):
+        p.unlink()
+    tmp_dir.rmdir()
+    # the positive class's scores define the calibration; with reference labels the corpus
+    # documents are all "negatives", so the reference's own out-of-fold scores are unknown:
+    # calibrate on the corpus sample's scores instead (documented as the weaker choice).
+    pos_scores = oof[y == 1] if n_pos else oof
+    calibration = calibration_points(pos_scores) if design.calibrate else None
+    path = quality_model_path(db)
+    model = train_quality_model([texts[i] for i in range(len(texts)) if y[i] == 1] + ref_texts,
+                                [texts[i] for i in range(len(texts)) if y[i] == 0], path, params,
+                                calibration=calibration,
+                                extra_meta={"design": asdict(design), "reference": str(reference) if reference else None})
+    stored_oof = model.calibrate(oof)
+    heldout = _metrics(stored_oof, y, 0.5 if not design.calibrate else 0.02)
+    model.record_metrics(heldout)
+    n = rescore_quality(con, model, out_of_fold=dict(zip(doc_ids, stored_oof)))
+    from curate.dedup import lsh
+
+    # clusters keep their best member by quality: choose them again with the new scores
+    refreshed = lsh.refresh_clusters(con)
+    if refreshed:
+        notes.append(f"near-duplicate representatives chosen again at {', '.join(map(str, refreshed))}")
+    return QualityReport(path, design, n_pos, n_neg, len(ref_texts), heldout, n, time.perf_counter() - t0, notes)
+
+
+def rescore_quality(con: duckdb.DuckDBPyConnection, model: QualityModel, *, out_of_fold: dict | None = None,
+                    batch_size: int = 5000) -> int:
+    """Refresh `quality` of every scored document in one transaction; a document the model
+    trained on keeps its out-of-fold score."""
+    reader = con.cursor()
+    reader.execute("SELECT s.doc_id, d.text FROM signals s JOIN documents d USING (doc_id) ORDER BY s.doc_id")
+    n = 0
+    oof = out_of_fold or {}
+    with store.transaction(con):
+        try:
+            while True:
+                rows = reader.fetchmany(batch_size)
+                if not rows:
+                    break
+                probs = model.predict_proba([r[1] for r in rows])
+                probs = np.array([oof.get(r[0], p) for r, p in zip(rows, probs)], dtype=np.float64)
+                tbl = pa.table({"doc_id": [r[0] for r in rows], "q": probs})
+                store.register(con, "_q_batch", tbl)
+                con.execute("UPDATE signals SET quality = b.q FROM _q_batch b WHERE signals.doc_id = b.doc_id")
+                con.unregister("_q_batch")
+                n += len(rows)
+        finally:
+            reader.close()
+    return n
+
+
+def recipe_needs_model(recipe) -> bool:
+    return "quality" in recipe.signals_used
+
+
+def load_model_or_none(db: Path) -> QualityModel | None:
+    path = quality_model_path(db)
+    return load_quality_model(path) if path.exists() else None
+
+
+def eval_quality(db: Path) -> dict:
+    """The held-out (out-of-fold) figures recorded when the model was trained."""
+    path = quality_model_path(db)
+    if not path.exists():
+        raise UsageError(f"no quality model at {path}: run `curate quality train` first")
+    model = load_quality_model(path)
+    return {**model.meta.get("heldout", {}), "design": model.meta.get("design", {}).get("labels", "reference (v1)")}

@@ -1,0 +1,38 @@
+"""Files the commands' defaults need, found in the installed package or the checkout.
+
+The wheel carries the sample data as the package data of `curate.sample_data` (mapped from
+the repository's `sample_data/` folder by pyproject.toml) and the language-ID model under
+`curate/models/`. In a checkout (tests, `make demo`) the same files are read where they are.
+Nothing here downloads anything.
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from curate.errors import UsageError
+
+_PACKAGE_ROOT = Path(__file__).resolve().parent
+_CHECKOUT_SAMPLE = _PACKAGE_ROOT.parent / "sample_data"
+
+
+def sample_data_dir() -> Path:
+    """The bundled sample data folder (corpus/, labels, reference, validation text, prompts)."""
+    installed = Path(str(resources.files("curate"))) / "sample_data"
+    for candidate in (installed, _CHECKOUT_SAMPLE):
+        if (candidate / "corpus").is_dir():
+            return candidate
+    return installed
+
+
+def sample_file(name: str) -> Path:
+    """A file of the bundled sample data; a clear error naming it when it is not there."""
+    path = sample_data_dir() / name
+    if not path.exists():
+        raise UsageError(f"the bundled sample file {name} is missing ({path}); reinstall curate "
+                         f"(pip install --force-reinstall curate) or pass the file explicitly")
+    return path
+
+
+def model_file(name: str) -> Path:
+    return _PACKAGE_ROOT / "models" / name
