@@ -34,7 +34,11 @@ DESIGNS = {
     "reference vs raw (DCLM; the previous design)": (Q(labels="reference", calibrate=False), (0.1, 0.5)),
     "heuristic: all published rules teach, negatives fail >= 2": (Q(teacher="published", min_failed=2), (0.01, 0.02)),
     "heuristic: same, raw scores (no calibration)": (Q(teacher="published", min_failed=2, calibrate=False), (0.1, 0.5)),
-    "heuristic: precise rules teach, negatives fail >= 1": (Q(teacher="precise", min_failed=1), (0.01, 0.02)),
+    "heuristic: precise rules teach, negatives fail >= 1": (Q(teacher="precise", min_failed=1), (0.01, 0.02, 0.05)),
+    "heuristic: precise rules teach, negatives fail >= 1, calibrated per language":
+        (Q(teacher="precise", min_failed=1, min_per_language=50), (0.01, 0.02)),
+    "heuristic: precise rules teach, negatives fail >= 1, in-sample scores (no folds)":
+        (Q(teacher="precise", min_failed=1, out_of_fold=False), (0.01, 0.02)),
     "heuristic: precise rules teach, negatives fail >= 2": (Q(teacher="precise", min_failed=2), (0.01, 0.02)),
     "heuristic (all published, >= 2) + reference positives":
         (Q(labels="heuristic+reference", teacher="published", min_failed=2), (0.01, 0.02)),
@@ -96,6 +100,10 @@ def run_corpus(label: str, data: Path, work: Path, reference: Path, designs: dic
     strict = recipes.load_recipe("strict")
     with store.open_store(base) as con:
         none = measure(con, with_quality_min(strict, None), labels)
+        bare = dataclasses.replace(strict, rules=tuple(r for r in strict.rules
+                                                       if r.signal not in ("quality", "common_line_char_frac")))
+        out.append(fmt_row("no quality rule, no common-line rule", None, measure(con, bare, labels), none))
+        print(out[-1], flush=True)
     out.append(fmt_row("no quality rule", None, none, none))
     print(out[-1], flush=True)
     for name, (design, thresholds) in designs.items():
@@ -110,7 +118,32 @@ def run_corpus(label: str, data: Path, work: Path, reference: Path, designs: dic
                 out.append(fmt_row(f"{name} ({rep.n_positive}+{rep.n_reference} / {rep.n_negative}, {secs:.0f}s)",
                                    t, m, none))
                 print(out[-1], flush=True)
+    out += shipped_detail(base, work, strict, none, labels)
     out.append(f"\n({time.perf_counter() - t0:.0f}s for this corpus)")
+    return out
+
+
+def shipped_detail(base: Path, work: Path, strict, none: dict, labels) -> list[str]:
+    """The shipped `strict` (default design, its own quality threshold): recall per junk type
+    with and without the quality rule, and strict-multi's clean drop per language."""
+    db = work / f"{base.stem}-shipped.duckdb"
+    shutil.copy(base, db)
+    with store.open_store(db) as con:
+        quality.train_quality(con, db)
+        m = measure(con, strict, labels)
+        multi = measure(con, recipes.load_recipe("strict-multi"), labels)
+    out = ["", f"shipped strict (quality min {next(r.min for r in strict.rules if r.signal == 'quality')}): "
+           "junk recall without -> with the quality rule",
+           "", "| junk type | documents | without quality | with quality |", "|---|---|---|---|"]
+    for k in sorted(m["recall"]):
+        out.append(f"| {k} | {m['recall'][k][1]} | {none['recall'][k][2]:.3f} | {m['recall'][k][2]:.3f} |")
+    c, c0 = m["clean"]["all"], none["clean"]["all"]
+    out.append(f"| clean en dropped | {c[1]} | {c0[2]:.1%} ({c0[0]}) | {c[2]:.1%} ({c[0]}) |")
+    out += ["", "shipped strict-multi: clean, unique documents dropped per language", "",
+            "| language | documents | dropped | rate |", "|---|---|---|---|"]
+    for lang, (dropped, n, rate) in multi["clean"].items():
+        out.append(f"| {lang} | {n} | {dropped} | {rate:.3f} |")
+    print("\n".join(out), flush=True)
     return out
 
 

@@ -95,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     qsub = p.add_subparsers(dest="quality_command", metavar="ACTION")
     qsub.required = True
     q = _command(qsub, "train", help="train on this corpus's documents, labelled by the heuristics, then rescore",
-                 description="Positives: documents that pass every published content rule; negatives: documents "
-                             "that fail --min-failed of them or more; every stored score is out of fold and "
+                 description="Positives: documents that pass every precise content rule (the published ones "
+                             "but those that drop clean genres); negatives: documents that fail --min-failed of "
+                             "them or more; every stored score is out of fold and "
                              "calibrated (curate/quality.py). --labels reference trains DCLM's way instead: "
                              "a clean reference set (--reference) against a sample of the raw corpus.")
     _add_common(q)
@@ -104,8 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the training labels come from (default: heuristic)")
     q.add_argument("--reference", type=Path, default=None,
                    help="clean reference documents (JSONL with a text field) for --labels *reference")
-    q.add_argument("--min-failed", type=int, default=2,
-                   help="negatives fail at least this many published content rules (default 2)")
+    q.add_argument("--min-failed", type=int, default=1,
+                   help="negatives fail at least this many of the precise content rules (default 1)")
+    q.add_argument("--teacher", choices=["precise", "published"], default="precise",
+                   help="the rules that label: the published content rules but those that drop clean "
+                        "genres (precise, default), or all of them")
     q.add_argument("--folds", type=int, default=3, help="out-of-fold scoring folds (default 3)")
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=cmd_quality_train)
@@ -344,7 +348,8 @@ def cmd_quality_train(args) -> int:
     import json
     from curate import jobs, quality, store
 
-    design = quality.QualityDesign(labels=args.labels, min_failed=args.min_failed, folds=args.folds, seed=args.seed)
+    design = quality.QualityDesign(labels=args.labels, min_failed=args.min_failed, teacher=args.teacher,
+                                   folds=args.folds, seed=args.seed)
     with jobs.recorded_run(args.db, "quality train", vars_of(args)) as ctx:
         rep = quality.train_quality(ctx.con, args.db, design, reference=args.reference,
                                     on_log=lambda m: log(m, quiet=args.quiet))

@@ -19,6 +19,41 @@ def find_document(con: duckdb.DuckDBPyConnection, key: str) -> tuple[str, str | 
     return row
 
 
+def _bound(rule) -> str:
+    if rule.allow is not None:
+        return f"allow {list(rule.allow)}"
+    return f"{'' if rule.min is None else rule.min} .. {'' if rule.max is None else rule.max}"
+
+
+def rule_failures(con: duckdb.DuckDBPyConnection, rules, doc_id: str) -> dict[str, list[str] | None]:
+    """For each rule's signal, the reason codes the document's stored value fails (empty: passes).
+
+    The same conditions the slice's SQL uses (recipes.rule_reasons), so NULL fails a bound and
+    NaN compares as DuckDB compares it. None where the document or the column is not scored.
+    """
+    present = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'signals'").fetchall()}
+    checks, params, owners = [], [], []
+    for rule in rules:
+        if rule.signal not in present:
+            continue
+        for cond, code, values in rule_reasons(rule):
+            checks.append(f"coalesce({cond}, true)")
+            params.extend(values)
+            owners.append((rule.signal, code))
+    out: dict[str, list[str] | None] = {r.signal: None for r in rules}
+    if not checks:
+        return out
+    row = con.execute(f"SELECT {', '.join(checks)} FROM signals s WHERE s.doc_id = ?", [*params, doc_id]).fetchone()
+    if row is None:
+        return out
+    for (signal, code), failed in zip(owners, row):
+        out[signal] = out[signal] or []
+        if failed:
+            out[signal].append(code)
+    return out
+
+
 def explain_document(con: duckdb.DuckDBPyConnection, key: str, slice_name: str | None) -> str:
     from curate.signals import signals
 
@@ -40,21 +75,34 @@ def explain_document(con: duckdb.DuckDBPyConnection, key: str, slice_name: str |
     decision = None
     if slice_name:
         sid, name = resolve_slice(con, slice_name)
-        kept, reason = con.execute(
+        row = con.execute(
             "SELECT kept, reason FROM decisions WHERE slice_id = ? AND doc_id = ?", [sid, doc_id]
         ).fetchone()
+        if row is None:
+            raise UsageError(f"slice {sid} has no decision for {doc_id}: it was ingested after the slice "
+                             f"was built; `curate slice {name}` builds it again")
+        kept, reason = row
         recipe_yaml = con.execute(
             "SELECT r.yaml FROM slices s JOIN recipes r USING (recipe_id) WHERE s.slice_id = ?", [sid]
         ).fetchone()[0]
         recipe = parse_recipe(recipe_yaml, origin=f"slice {sid}")
+        failing = rule_failures(con, recipe.rules, doc_id)
+        first_now = next((code for rule in recipe.rules for code in failing.get(rule.signal) or ()), None)
         for rule in recipe.rules:
             codes = [code for _, code, _ in rule_reasons(rule)]
-            bound = (f"allow {list(rule.allow)}" if rule.allow is not None else
-                     f"{'' if rule.min is None else rule.min} .. {'' if rule.max is None else rule.max}")
-            rule_status[rule.signal] = ("FAIL " if reason in codes else "ok   ") + bound
+            status = ("not scored" if failing.get(rule.signal) is None else
+                      "FAIL" if failing[rule.signal] else "ok")
+            rule_status[rule.signal] = f"{status:<4} {_bound(rule)}" + (
+                "  <- the slice's drop reason" if reason in codes else "")
         decision = f"slice {sid}: " + ("KEPT" if kept else f"DROPPED — first failing rule: {reason}")
+        recorded = reason if any(reason in [c for _, c, _ in rule_reasons(r)] for r in recipe.rules) else None
+        scored = any(v is not None for v in failing.values())
+        if scored and reason != "not_scored" and recorded != first_now:
+            decision += (f"\nnote: by the stored signals now, the first failing rule is {first_now or 'none'}; "
+                         "the signals changed after the slice was built (`curate slice` builds it again)")
     rows = [[s.name, s.family, values.get(s.name), rule_status.get(s.name, "")] for s in signals()]
     out.append(format_table(["signal", "family", "value", "rule in slice"], rows))
     if decision:
-        out.extend(["", decision])
+        out.extend(["", "rule in slice: ok or FAIL is this document's value against each rule's bound; "
+                        "the slice records the first failing rule, in the recipe's order", decision])
     return "\n".join(out)

@@ -5,16 +5,21 @@ record number and error), so records read = ingested + quarantined for every fil
 A file that cannot be read at all (corrupt or truncated archive, unreadable Parquet)
 fails as a whole: its transaction is rolled back, so none of its partial rows stay.
 Memory stays bounded: lines are read with a size limit and inserted in batches.
+A file that changes while it is read fails as well: the bytes read are hashed as they
+pass and must match the hash the file's identity was taken from.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import fnmatch
 import glob
 import gzip
 import hashlib
 import io
 import json
 import os
+import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -60,6 +65,7 @@ class Record:
     text: str | None = None
     external_id: str | None = None
     metadata: dict | None = None
+    metadata_json: str | None = None
     error_kind: str | None = None
     error: str | None = None
     raw: str | None = None
@@ -140,12 +146,14 @@ def match_inputs(patterns: Iterable[str]) -> tuple[list[Path], list[str]]:
             if not base.is_dir():
                 raise UsageError(f"no folder {base} for the input glob {pattern!r}")
             unmatched.append(pattern)
+        if glob.has_magic(pattern) and "**" in pattern and _glob_base(pattern).is_dir():
+            # glob skips folders it cannot list without a word: name them, they fail as inputs
+            found.extend(_walk_inputs(_glob_base(pattern))[1])
         for m in matches:
             p = Path(m)
             if p.is_dir():
-                found.extend(
-                    sorted(q for q in p.rglob("*") if q.is_file() and detect_format(q) is not None)
-                )
+                files, unreadable = _walk_inputs(p)
+                found.extend(sorted(files + unreadable))
             elif p.is_file():
                 if detect_format(p) is None:
                     raise UsageError(
@@ -162,6 +170,70 @@ def match_inputs(patterns: Iterable[str]) -> tuple[list[Path], list[str]]:
             seen.add(key)
             unique.append(p)
     return unique, unmatched
+
+
+def _walk_inputs(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(the files of a supported type under `folder`, the folders under it that cannot be listed).
+
+    Path.rglob passes over a folder it may not read as if it were empty; an input that was
+    not read must fail the run instead, so the folders os.walk could not list are kept.
+    """
+    files: list[Path] = []
+    unreadable: list[Path] = []
+
+    def failed(exc: OSError) -> None:
+        unreadable.append(Path(exc.filename) if exc.filename is not None else folder)
+
+    for root, _dirs, names in os.walk(folder, onerror=failed):
+        for name in names:
+            q = Path(root, name)
+            if detect_format(q) is not None and q.is_file():
+                files.append(q)
+    return files, unreadable
+
+
+def display_path(path: Path | str | bytes) -> str:
+    """The path as printable text: bytes of a file name that are not UTF-8 (`lat\\xe9.jsonl`,
+    written by a Latin-1 system) become `\\xNN` escapes, so the name can be stored and
+    printed; the file itself is still read through its real path."""
+    s = os.fsdecode(path)
+    return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def refuse_output_inside_inputs(out: Path | None, patterns: Iterable[str], formats: Iterable[str]) -> None:
+    """A usage error when an export folder lies inside (or is) an input folder, or its exports
+    would be matched by an input glob: each run would ingest the previous run's export."""
+    if out is None:
+        return
+    out_abs = Path(os.path.abspath(out))
+    candidates = [out_abs] + [out_abs / f"export.{fmt}" for fmt in formats]
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            pat_parts = Path(os.path.abspath(pattern)).parts
+            hit = any(_glob_parts_match(pat_parts, c.parts) for c in candidates)
+            hit = hit or any(_glob_parts_match(pat_parts, a.parts) for a in out_abs.parents)
+        else:
+            folder = Path(os.path.abspath(pattern))
+            hit = folder.is_dir() and (out_abs == folder or folder in out_abs.parents)
+            if not hit and folder.is_dir():
+                real = Path(os.path.realpath(folder))
+                out_real = Path(os.path.realpath(out_abs))
+                hit = out_real == real or real in out_real.parents
+        if hit:
+            raise UsageError(
+                f"--out {display_path(out)} is inside the input {display_path(pattern)}: every run would "
+                f"ingest the previous run's export; write the export outside the input folders"
+            )
+
+
+def _glob_parts_match(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    """Whether a path's components match a glob's, `**` standing for any number of folders."""
+    if not pattern:
+        return not parts
+    head = pattern[0]
+    if head == "**":
+        return any(_glob_parts_match(pattern[1:], parts[i:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], head) and _glob_parts_match(pattern[1:], parts[1:])
 
 
 def _glob_base(pattern: str) -> Path:
@@ -186,58 +258,124 @@ def file_sha256(path: Path) -> str:
 # --- opening (de)compressed streams ------------------------------------------------------
 
 
-class _ZstdRaw(io.RawIOBase):
-    """Raw reader over a .zst file that notices truncation.
+_ZSTD_MAGIC = 0xFD2FB528
+_ZSTD_FCS_BYTES = (0, 2, 4, 8)
+_ZSTD_DICT_ID_BYTES = (0, 1, 2, 4)
 
-    zstandard's own stream_reader returns a clean EOF on a truncated frame, which would
-    keep a partial file silently; the decompressobj's `eof` flag tells the truth.
+
+def _zstd_check_frames(path: Path) -> None:
+    """Walk the frame and block headers of a .zst file; EOFError if it ends inside a frame.
+
+    zstandard's stream_reader is the one decompressor there whose output per call is bounded
+    (its decompressobj expands a whole input chunk at once: 128 KB of a zstd bomb is 4 GiB),
+    but it reports a clean end on a truncated frame. The headers say where each frame ends
+    (RFC 8878, 3.1), so a walk over them, seeking past block contents, finds the truncation.
     """
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+
+        def need(n: int) -> bytes:
+            data = fh.read(n)
+            if len(data) < n:
+                raise EOFError("zstd stream ended before the end of its frame (truncated file)")
+            return data
+
+        def skip(n: int) -> None:
+            if fh.tell() + n > size:
+                raise EOFError("zstd stream ended before the end of its frame (truncated file)")
+            fh.seek(n, io.SEEK_CUR)
+
+        while True:
+            head = fh.read(4)
+            if not head:
+                return
+            if len(head) < 4:
+                raise EOFError("zstd stream ended inside a frame header (truncated file)")
+            magic = int.from_bytes(head, "little")
+            if 0x184D2A50 <= magic <= 0x184D2A5F:  # skippable frame: a 4-byte size, then data
+                skip(int.from_bytes(need(4), "little"))
+                continue
+            if magic != _ZSTD_MAGIC:
+                raise EOFError(f"corrupt zstd data: unknown frame magic 0x{magic:08x}")
+            descriptor = need(1)[0]
+            if descriptor & 0x08:
+                raise EOFError("corrupt zstd data: reserved bit set in a frame header")
+            single_segment = bool(descriptor & 0x20)
+            fcs = _ZSTD_FCS_BYTES[descriptor >> 6] or (1 if single_segment else 0)
+            skip((0 if single_segment else 1) + _ZSTD_DICT_ID_BYTES[descriptor & 0x03] + fcs)
+            while True:
+                block = int.from_bytes(need(3), "little")
+                kind, block_size = (block >> 1) & 0x03, block >> 3
+                if kind == 3:
+                    raise EOFError("corrupt zstd data: reserved block type")
+                skip(1 if kind == 1 else block_size)  # an RLE block stores its one byte
+                if block & 0x01:
+                    break
+            if descriptor & 0x04:
+                skip(4)  # content checksum
+
+
+class _ZstdRaw(io.RawIOBase):
+    """Raw reader over a .zst stream: bounded output per read, corrupt data as EOFError."""
 
     def __init__(self, fh):
         import zstandard
 
-        self._fh = fh
         self._zstd = zstandard
-        self._dobj = zstandard.ZstdDecompressor().decompressobj()
-        self._buf = b""
-        self._in_frame = False
+        self._reader = zstandard.ZstdDecompressor().stream_reader(
+            fh, read_size=1 << 17, read_across_frames=True, closefd=False)
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b) -> int:
-        while not self._buf:
-            chunk = self._fh.read(1 << 17)
-            if not chunk:
-                if self._in_frame and not self._dobj.eof:
-                    raise EOFError("zstd stream ended before the end of its frame (truncated file)")
-                return 0
-            self._in_frame = True
-            try:
-                out = self._dobj.decompress(chunk)
-                while self._dobj.eof:
-                    rest = self._dobj.unused_data
-                    self._dobj = self._zstd.ZstdDecompressor().decompressobj()
-                    self._in_frame = bool(rest)
-                    if not rest:
-                        break
-                    out += self._dobj.decompress(rest)
-            except self._zstd.ZstdError as exc:
-                raise EOFError(f"corrupt zstd data: {exc}") from exc
-            self._buf = out
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+        try:
+            data = self._reader.read(min(len(b), 1 << 20))
+        except self._zstd.ZstdError as exc:
+            raise EOFError(f"corrupt zstd data: {exc}") from exc
+        n = len(data)
+        b[:n] = data
         return n
 
 
-def _open_binary(path: Path):
+class _HashingRaw(io.RawIOBase):
+    """Raw reader that feeds every byte it reads to a digest: the hash of what was read."""
+
+    def __init__(self, fh, digest):
+        self._fh, self._digest = fh, digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = self._fh.readinto(b)
+        if n:
+            self._digest.update(memoryview(b)[:n])
+        return n
+
+
+@contextlib.contextmanager
+def _open_binary(path: Path, digest=None):
+    """The decompressed bytes of a file; with `digest`, the file's bytes are hashed as they
+    are read, up to its end once the reader is done, so the digest covers the whole file."""
     name = path.name.lower()
-    if name.endswith(".gz"):
-        return gzip.open(path, "rb")
-    if name.endswith(".zst"):
-        return io.BufferedReader(_ZstdRaw(open(path, "rb")), buffer_size=1 << 17)
-    return open(path, "rb")
+    raw = open(path, "rb", buffering=0)
+    src = io.BufferedReader(raw if digest is None else _HashingRaw(raw, digest), buffer_size=1 << 17)
+    try:
+        if name.endswith(".gz"):
+            with gzip.GzipFile(fileobj=src, mode="rb") as fh:
+                yield fh
+        elif name.endswith(".zst"):
+            _zstd_check_frames(path)
+            yield io.BufferedReader(_ZstdRaw(src), buffer_size=1 << 17)
+        else:
+            yield src
+        if digest is not None:
+            for _ in iter(lambda: src.read(1 << 20), b""):
+                pass
+    finally:
+        src.close()
+        raw.close()
 
 
 _READ_ERRORS = (EOFError, OSError, zlib.error, gzip.BadGzipFile)
@@ -282,30 +420,70 @@ def _checked_text(record_no: int, text: object, obj: dict, opts: IngestOptions, 
     external_id = None
     if opts.id_field is not None and obj.get(opts.id_field) is not None:
         external_id = str(obj[opts.id_field])
-    metadata = {k: v for k, v in obj.items() if k not in (opts.text_field, opts.id_field)}
-    return Record(record_no, text=text, external_id=external_id, metadata=metadata or None)
+    metadata = {k: v for k, v in obj.items() if k not in (opts.text_field, opts.id_field)} or None
+    # Serialized here, not when the batch is written: a field that cannot be stored
+    # (a lone surrogate such as "\ud800", nesting past the recursion limit) fails its record only.
+    try:
+        metadata_json = json.dumps(metadata, default=str, ensure_ascii=False) if metadata else None
+        if metadata_json is not None:
+            metadata_json.encode("utf-8")
+        if external_id is not None:
+            external_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return Record(record_no, error_kind="invalid_utf8",
+                      error="a field other than the text holds characters that are not valid UTF-8 "
+                            "(a lone surrogate)", raw=_truncate(raw))
+    except RecursionError:
+        return Record(record_no, error_kind="too_deep",
+                      error="a field is nested too deeply to store", raw=_truncate(raw))
+    except (TypeError, ValueError) as exc:
+        return Record(record_no, error_kind="bad_metadata",
+                      error=f"other fields cannot be stored as JSON: {exc}", raw=_truncate(raw))
+    return Record(record_no, text=text, external_id=external_id, metadata=metadata,
+                  metadata_json=metadata_json)
 
 
-def _read_jsonl(path: Path, opts: IngestOptions) -> Iterator[Record]:
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_UTF16_ERROR = ("the file is UTF-16, not UTF-8 (it starts with a UTF-16 byte-order mark): "
+                "re-encode it as UTF-8")
+
+
+def _raw_lines(fh, limit: int) -> Iterator[tuple[bytes, int]]:
+    """(line, its length) for each line of a binary stream; a line longer than `limit` is
+    drained in pieces of at most `limit` bytes and only its first piece is returned."""
+    while True:
+        line = fh.readline(limit)
+        if not line:
+            return
+        n = len(line)
+        if n >= limit and not line.endswith(b"\n"):
+            piece = line
+            while piece and not piece.endswith(b"\n"):
+                piece = fh.readline(limit)
+                n += len(piece)
+        yield line, n
+
+
+def _read_jsonl(path: Path, opts: IngestOptions, digest=None) -> Iterator[Record]:
     # A JSON line may escape every character (\uXXXX), so allow 6x the text limit.
     line_limit = opts.max_doc_bytes * 6 + 65536
-    with _open_binary(path) as fh:
-        record_no = 0
-        while True:
-            line = fh.readline(line_limit)
-            if not line:
-                return
-            record_no += 1
-            if len(line) >= line_limit and not line.endswith(b"\n"):
-                head = line[:RAW_KEEP_CHARS].decode("utf-8", "replace")
-                skipped = len(line)
-                while line and not line.endswith(b"\n"):  # drain the rest of the line, bounded
-                    line = fh.readline(line_limit)
-                    skipped += len(line)
-                yield Record(record_no, error_kind="too_large",
-                             error=f"line is {skipped} bytes, over --max-doc-bytes {opts.max_doc_bytes}",
-                             raw=_truncate(head))
+    with _open_binary(path, digest) as fh:
+        utf16 = False
+        for record_no, (line, n) in enumerate(_raw_lines(fh, line_limit), start=1):
+            if record_no == 1 and line.startswith(_UTF16_BOMS):
+                utf16 = True
+            if utf16:
+                yield Record(record_no, error_kind="invalid_utf8", error=_UTF16_ERROR,
+                             raw=_truncate(line[:RAW_KEEP_CHARS].decode("utf-16", "replace")))
                 continue
+            if n > len(line):
+                yield Record(record_no, error_kind="too_large",
+                             error=f"line is {n} bytes, over --max-doc-bytes {opts.max_doc_bytes}",
+                             raw=_truncate(line[:RAW_KEEP_CHARS].decode("utf-8", "replace")))
+                continue
+            if line.startswith(_UTF8_BOM):  # spreadsheet and Windows tools write one
+                line = line[len(_UTF8_BOM):]
             if not line.strip():
                 yield Record(record_no, error_kind="empty_line", error="blank line", raw="")
                 continue
@@ -324,29 +502,147 @@ def _read_jsonl(path: Path, opts: IngestOptions) -> Iterator[Record]:
                              error=f"malformed JSON at column {exc.colno}: {exc.msg}{hint}",
                              raw=_truncate(decoded))
                 continue
+            except RecursionError:
+                yield Record(record_no, error_kind="too_deep",
+                             error="JSON nested too deeply to read (past Python's recursion limit)",
+                             raw=_truncate(decoded))
+                continue
+            except ValueError as exc:  # e.g. an integer of more than 4300 digits
+                yield Record(record_no, error_kind="malformed_json", error=f"unreadable JSON: {exc}",
+                             raw=_truncate(decoded))
+                continue
             yield _to_record(record_no, obj, opts, decoded)
 
 
-def _read_csv(path: Path, opts: IngestOptions) -> Iterator[Record]:
-    csv.field_size_limit(opts.max_doc_bytes * 2 + 1)
-    with _open_binary(path) as raw_fh:
+class _CsvOversize(Exception):
+    def __init__(self, n_chars: int, head: str):
+        super().__init__(n_chars)
+        self.n_chars, self.head = n_chars, head
+
+
+# States of the default CSV dialect's parser, enough to find where a record ends.
+_FIELD_START, _UNQUOTED, _QUOTED, _QUOTE_IN_QUOTED, _RECORD_END = range(5)
+_UNQUOTED_STOP = re.compile(r"[,\r\n]")
+
+
+def _csv_scan(s: str, state: int) -> int:
+    """The parser's state after `s`, or _RECORD_END at a line end outside quotes (as the csv
+    module reads: a quote opens a field only at its start, `""` inside quotes is one quote)."""
+    i, n = 0, len(s)
+    while i < n:
+        if state == _FIELD_START or state == _QUOTE_IN_QUOTED:
+            c = s[i]
+            if c == '"':
+                state = _QUOTED
+                i += 1
+            elif c == ",":
+                state = _FIELD_START
+                i += 1
+            elif c in "\r\n":
+                return _RECORD_END
+            else:
+                state = _UNQUOTED
+        elif state == _UNQUOTED:
+            m = _UNQUOTED_STOP.search(s, i)
+            if m is None:
+                return state
+            if m.group() != ",":
+                return _RECORD_END
+            state, i = _FIELD_START, m.end()
+        else:  # _QUOTED
+            j = s.find('"', i)
+            if j < 0:
+                return state
+            state, i = _QUOTE_IN_QUOTED, j + 1
+    return state
+
+
+class _BoundedLines:
+    """The lines of a text stream for csv.reader, with a bound on one record's size.
+
+    csv.reader reads a whole line before its field limit applies, so one 4 GiB line would be
+    held in memory. Here the lines of a record are read with a size limit; a record past it
+    is drained in bounded pieces up to the line end where it closes, and _CsvOversize is
+    raised (csv.reader passes it on and starts afresh at the next record).
+    """
+
+    def __init__(self, fh, limit: int):
+        self.fh, self.limit = fh, limit
+        self.pieces: list[str] = []
+        self.n_chars = 0
+
+    def __iter__(self):
+        return self
+
+    def new_record(self) -> None:
+        self.pieces.clear()
+        self.n_chars = 0
+
+    def __next__(self) -> str:
+        line = self.fh.readline(self.limit - self.n_chars + 1)  # always >= 1: 0 would mean "no limit"
+        if not line:
+            raise StopIteration
+        self.n_chars += len(line)
+        self.pieces.append(line)
+        if self.n_chars > self.limit:
+            self._drain()
+        return line
+
+    def _drain(self) -> None:
+        so_far = "".join(self.pieces)
+        head, n_chars = so_far[:RAW_KEEP_CHARS], self.n_chars
+        state = _csv_scan(so_far, _FIELD_START)
+        del so_far
+        while state != _RECORD_END:
+            piece = self.fh.readline(1 << 20)
+            if not piece:
+                break
+            n_chars += len(piece)
+            state = _csv_scan(piece, state)
+        self.new_record()
+        raise _CsvOversize(n_chars, head)
+
+
+def _read_csv(path: Path, opts: IngestOptions, digest=None) -> Iterator[Record]:
+    # One record may hold other fields beside the text; past this it is too large whatever
+    # they hold. The csv module's own field limit is set above it, so it never fires first.
+    record_limit = opts.max_doc_bytes * 2 + 65536
+    csv.field_size_limit(record_limit + 1)
+    with _open_binary(path, digest) as raw_fh:
+        if raw_fh.peek(2)[:2] in _UTF16_BOMS:
+            for record_no, (line, _n) in enumerate(_raw_lines(raw_fh, record_limit), start=1):
+                yield Record(record_no, error_kind="invalid_utf8", error=_UTF16_ERROR,
+                             raw=_truncate(line[:RAW_KEEP_CHARS].decode("utf-16", "replace")))
+            return
         # surrogateescape keeps invalid bytes visible (as lone surrogates) so one bad
-        # record is quarantined instead of the decoder abandoning the file.
-        fh = io.TextIOWrapper(raw_fh, encoding="utf-8", errors="surrogateescape", newline="")
-        reader = csv.reader(fh)
+        # record is quarantined instead of the decoder abandoning the file; utf-8-sig drops
+        # the byte-order mark spreadsheet programs write (else the first field is "\ufefftext").
+        fh = io.TextIOWrapper(raw_fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        lines = _BoundedLines(fh, record_limit)
+        reader = csv.reader(lines)
         try:
             header = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            raise FileFailedError(f"{path}: unreadable CSV header: {exc}") from exc
+            raise FileFailedError(f"{display_path(path)}: unreadable CSV header: {exc}") from exc
+        except _CsvOversize as exc:
+            raise FileFailedError(f"{display_path(path)}: CSV header is {exc.n_chars} characters, "
+                                  f"over the limit for --max-doc-bytes {opts.max_doc_bytes}") from exc
         record_no = 0
         while True:
             record_no += 1
+            lines.new_record()
             try:
                 row = next(reader)
             except StopIteration:
                 return
+            except _CsvOversize as exc:
+                yield Record(record_no, error_kind="too_large",
+                             error=f"row is {exc.n_chars} characters, over the limit for "
+                                   f"--max-doc-bytes {opts.max_doc_bytes}",
+                             raw=_truncate(_printable(exc.head)))
+                continue
             except csv.Error as exc:
                 yield Record(record_no, error_kind="malformed_csv", error=f"CSV error: {exc}", raw="")
                 continue
@@ -354,15 +650,20 @@ def _read_csv(path: Path, opts: IngestOptions) -> Iterator[Record]:
             if len(row) != len(header):
                 yield Record(record_no, error_kind="malformed_csv",
                              error=f"row has {len(row)} fields, header has {len(header)}",
-                             raw=_truncate(raw.encode("utf-8", "replace").decode("utf-8", "replace")))
+                             raw=_truncate(_printable(raw)))
                 continue
             obj = dict(zip(header, row))
             if any(_has_surrogates(v) for v in row):
                 yield Record(record_no, error_kind="invalid_utf8",
                              error="row holds bytes that are not valid UTF-8",
-                             raw=_truncate(raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")))
+                             raw=_truncate(_printable(raw)))
                 continue
             yield _to_record(record_no, obj, opts, raw)
+
+
+def _printable(s: str) -> str:
+    """Text read with surrogateescape, with its undecodable bytes as U+FFFD."""
+    return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _has_surrogates(s: str) -> bool:
@@ -373,13 +674,14 @@ def _has_surrogates(s: str) -> bool:
     return False
 
 
-def _read_parquet(path: Path, opts: IngestOptions) -> Iterator[Record]:
+def _read_parquet(path: Path, opts: IngestOptions, digest=None) -> Iterator[Record]:
+    # Read by random access, so `digest` is not fed: ingest_file hashes the file again after.
     import pyarrow.parquet as pq
 
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several kinds for a bad footer
-        raise FileFailedError(f"{path}: unreadable Parquet file: {exc}") from exc
+        raise FileFailedError(f"{display_path(path)}: unreadable Parquet file: {exc}") from exc
     names = pf.schema_arrow.names
     record_no = 0
     try:
@@ -388,23 +690,32 @@ def _read_parquet(path: Path, opts: IngestOptions) -> Iterator[Record]:
             for obj in batch.to_pylist():
                 record_no += 1
                 yield _to_record(record_no, obj, opts, _json_preview(obj, names))
-    except (OSError, pa.ArrowException) as exc:
-        raise FileFailedError(f"{path}: unreadable Parquet data after record {record_no}: {exc}") from exc
+    except (OSError, pa.ArrowException, ValueError, OverflowError) as exc:
+        raise FileFailedError(
+            f"{display_path(path)}: unreadable Parquet data after record {record_no}: {exc}") from exc
 
 
 def _json_preview(obj: dict, names: list[str]) -> str:
     return _truncate(json.dumps(obj, default=str, ensure_ascii=False))
 
 
-def _read_txt(path: Path, opts: IngestOptions) -> Iterator[Record]:
-    size = path.stat().st_size
-    if size > opts.max_doc_bytes:
-        with open(path, "rb") as fh:
-            head = fh.read(RAW_KEEP_CHARS).decode("utf-8", "replace")
-        yield Record(1, error_kind="too_large",
-                     error=f"file is {size} bytes, over --max-doc-bytes {opts.max_doc_bytes}", raw=head)
+def _read_txt(path: Path, opts: IngestOptions, digest=None) -> Iterator[Record]:
+    with _open_binary(path, digest) as fh:
+        data = fh.read(opts.max_doc_bytes + len(_UTF8_BOM) + 1)  # bounded by the read, not by a stat
+        size = len(data)
+        if size > opts.max_doc_bytes + (len(_UTF8_BOM) if data.startswith(_UTF8_BOM) else 0):
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                size += len(chunk)
+            yield Record(1, error_kind="too_large",
+                         error=f"file is {size} bytes, over --max-doc-bytes {opts.max_doc_bytes}",
+                         raw=data[:RAW_KEEP_CHARS].decode("utf-8", "replace"))
+            return
+    if data.startswith(_UTF16_BOMS):
+        yield Record(1, error_kind="invalid_utf8", error=_UTF16_ERROR,
+                     raw=_truncate(data[:RAW_KEEP_CHARS * 2].decode("utf-16", "replace")))
         return
-    data = path.read_bytes()
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM):]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -412,14 +723,14 @@ def _read_txt(path: Path, opts: IngestOptions) -> Iterator[Record]:
                      error=f"invalid UTF-8 at byte {exc.start}: {exc.reason}",
                      raw=_truncate(data.decode("utf-8", "replace")))
         return
-    obj = {opts.text_field: text, "path": str(path)}
+    obj = {opts.text_field: text, "path": display_path(path)}
     rec = _checked_text(1, text, obj, opts, text)
     if rec.error_kind is None:
-        rec.external_id = path.stem
+        rec.external_id = display_path(path.stem)
     yield rec
 
 
-READERS: dict[str, Callable[[Path, IngestOptions], Iterator[Record]]] = {
+READERS: dict[str, Callable[..., Iterator[Record]]] = {
     "jsonl": _read_jsonl,
     "csv": _read_csv,
     "parquet": _read_parquet,
@@ -427,11 +738,13 @@ READERS: dict[str, Callable[[Path, IngestOptions], Iterator[Record]]] = {
 }
 
 
-def read_records(path: Path, opts: IngestOptions = IngestOptions()) -> Iterator[Record]:
+def read_records(path: Path, opts: IngestOptions = IngestOptions(), digest=None) -> Iterator[Record]:
+    """The records of one file; `digest` (a hashlib object), where given, is fed the file's
+    bytes as they are read (not for Parquet, which is read by random access)."""
     fmt = detect_format(path)
     if fmt is None:
-        raise UsageError(f"{path}: unsupported file type")
-    return READERS[fmt](path, opts)
+        raise UsageError(f"{display_path(path)}: unsupported file type")
+    return READERS[fmt](path, opts, digest=digest)
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -445,6 +758,12 @@ _QUAR_SCHEMA = pa.schema([
     ("source_id", pa.string()), ("uri", pa.string()), ("record_no", pa.int64()),
     ("error_kind", pa.string()), ("error", pa.string()), ("raw", pa.string()), ("run_id", pa.int64()),
 ])
+
+
+def _storable(s: str | None) -> str | None:
+    """A quarantine text that can be stored whatever it quotes: lone surrogates (from bytes
+    that are not UTF-8, in a field name or a file name) become `\\udcNN` escapes."""
+    return None if s is None else s.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def make_doc_id(source_id: str, record_no: int) -> str:
@@ -479,8 +798,8 @@ class _Batcher:
                     [r.text for r in self.docs],
                     [text_hash(r.text) for r in self.docs],
                     [len(b) for b in encoded],
-                    [json.dumps(r.metadata, default=str, ensure_ascii=False) if r.metadata else None
-                     for r in self.docs],
+                    [r.metadata_json if r.metadata_json is not None or not r.metadata
+                     else json.dumps(r.metadata, default=str, ensure_ascii=False) for r in self.docs],
                     [self.run_id] * len(self.docs),
                 ],
                 schema=_DOC_SCHEMA,
@@ -495,8 +814,8 @@ class _Batcher:
                     [self.uri] * len(self.quar),
                     [r.record_no for r in self.quar],
                     [r.error_kind for r in self.quar],
-                    [r.error for r in self.quar],
-                    [r.raw for r in self.quar],
+                    [_storable(r.error) for r in self.quar],
+                    [_storable(r.raw) for r in self.quar],
                     [self.run_id] * len(self.quar),
                 ],
                 schema=_QUAR_SCHEMA,
@@ -517,19 +836,29 @@ def ingest_file(
     commit point. A file that fails has its rows deleted; rows left by a killed run have
     no `sources` row and are removed by `remove_orphans` before the next ingest.
     """
-    uri = str(path)
+    uri = display_path(path)
     fmt = detect_format(path)
+    if path.is_dir():  # a folder under an input that could not be listed (see _walk_inputs)
+        try:
+            with os.scandir(path):
+                pass
+            why = "it could not be listed when the inputs were searched"
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+        return FileResult(uri, "failed", error=f"{uri}: cannot read folder: {why}")
     try:
+        before = os.stat(path)
         sha = file_sha256(path)
     except OSError as exc:
-        return FileResult(uri, "failed", error=f"{path}: cannot read: {exc}")
+        return FileResult(uri, "failed", error=f"{uri}: cannot read: {_storable(exc.strerror or str(exc))}")
     source_id = sha[:16]
     if con.execute("SELECT count(*) FROM sources WHERE sha256 = ?", [sha]).fetchone()[0]:
         return FileResult(uri, "skipped", source_id=source_id)
     result = FileResult(uri, "ingested", source_id=source_id)
+    digest = hashlib.sha256() if fmt != "parquet" else None
     try:
         batcher = _Batcher(con, source_id, uri, run_id, opts)
-        for rec in read_records(path, opts):
+        for rec in read_records(path, opts, digest=digest):
             result.records += 1
             if rec.error_kind is None:
                 result.documents += 1
@@ -539,9 +868,14 @@ def ingest_file(
             batcher.add(rec)
         batcher.flush()
         assert result.records == result.documents + result.quarantined
+        change = _change_while_read(path, before, sha, digest)
+        if change is not None:
+            raise FileFailedError(
+                f"{uri}: the file changed while it was read ({change}); none of its records were kept: "
+                f"ingest it again once it is complete")
         con.execute(
             "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [source_id, uri, sha, fmt, os.path.getsize(path), result.records, result.documents,
+            [source_id, uri, sha, fmt, before.st_size, result.records, result.documents,
              result.quarantined, now(), run_id],
         )
     except FileFailedError as exc:
@@ -550,11 +884,34 @@ def ingest_file(
     except _READ_ERRORS as exc:
         _drop_source_rows(con, source_id)
         return FileResult(uri, "failed", source_id=source_id,
-                          error=f"{path}: cannot be read after record {result.records}: {exc}")
+                          error=f"{uri}: cannot be read after record {result.records}: {_storable(str(exc))}")
     except BaseException:
         _drop_source_rows(con, source_id)
         raise
     return result
+
+
+def _change_while_read(path: Path, before: os.stat_result, sha: str, digest) -> str | None:
+    """Why the file read is not the file whose hash names it, or None when it is.
+
+    The stored sha256 is taken before reading; a writer rewriting the file meanwhile would
+    leave that hash beside records of another content (and the real file "already stored").
+    The bytes read were hashed as they passed (`digest`); Parquet, read by random access,
+    is hashed again. The stat catches a change the hash cannot see (a file replaced after
+    it was opened).
+    """
+    try:
+        after = os.stat(path)
+    except OSError as exc:
+        return f"it can no longer be read: {exc.strerror or exc}"
+    fields = ("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino", "st_dev")
+    changed = [f[3:] for f in fields if getattr(before, f) != getattr(after, f)]
+    if changed:
+        return f"{', '.join(changed)} changed"
+    read_sha = digest.hexdigest() if digest is not None else file_sha256(path)
+    if read_sha != sha:
+        return f"sha256 {sha[:16]}... before reading, {read_sha[:16]}... of the bytes read"
+    return None
 
 
 def _drop_source_rows(con: duckdb.DuckDBPyConnection, source_id: str) -> None:

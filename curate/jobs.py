@@ -17,7 +17,8 @@ import pyarrow as pa
 from curate import store
 from curate.quality import quality_model_path
 from curate.errors import ExitCode, UsageError
-from curate.ingest import FileResult, IngestOptions, IngestReport, expand_inputs, ingest_paths, match_inputs
+from curate.ingest import (FileResult, IngestOptions, IngestReport, display_path, expand_inputs, ingest_paths,
+                           match_inputs, refuse_output_inside_inputs)
 
 
 @dataclass
@@ -63,7 +64,7 @@ def ingest(
 ) -> tuple[int, IngestReport]:
     """Ingest files; returns (run_id, report). Records read = ingested + quarantined, checked."""
     paths = expand_inputs(patterns)
-    with recorded_run(db, command, {"inputs": list(patterns), **opts.__dict__}) as ctx:
+    with recorded_run(db, command, {"inputs": [display_path(p) for p in patterns], **opts.__dict__}) as ctx:
         report = ingest_paths(ctx.con, paths, opts, ctx.run_id, on_file=on_file)
         if report.records != report.documents + report.quarantined:  # pragma: no cover - guarded per file too
             raise AssertionError("conservation broken: records read != ingested + quarantined")
@@ -190,6 +191,9 @@ def score(
                 write(ids0, fut.result())
                 scored += len(ids0)
     reader.close()
+    from curate.dedup.lines import update_common_lines
+
+    update_common_lines(con)  # corpus-level: the new documents change the old ones' values
     return ScoreReport(scored, stale, SIGNALS_VERSION, qarg, time.perf_counter() - t0)
 
 
@@ -234,10 +238,27 @@ def slice_frame(con: duckdb.DuckDBPyConnection, slice_id: str, threshold: float 
     return pl.from_arrow(store.arrow(con, sql, params))
 
 
+def path_inside(folder: Path, file_name: str) -> Path:
+    """`folder / file_name`, refused unless it resolves to a file directly in `folder`.
+
+    File names here come from recipe names and slice ids; a name such as '../../x' or
+    '/abs/x' (or a symlink pointing out) must not write outside the folder.
+    """
+    root = Path(folder).resolve()
+    target = (root / file_name).resolve()
+    if Path(file_name).name != file_name or target.parent != root:
+        raise UsageError(f"refusing a path outside {root}: {file_name!r} is not a plain file name")
+    return target
+
+
 def suite_path(db: Path, recipe_name: str) -> Path:
+    from curate.recipes import RECIPE_NAME, RECIPE_NAME_RULE
+
+    if not RECIPE_NAME.fullmatch(recipe_name):
+        raise UsageError(f"a recipe name is {RECIPE_NAME_RULE}, got {recipe_name[:80]!r}")
     d = artifacts_dir(db) / "suites"
     d.mkdir(exist_ok=True)
-    return d / f"{recipe_name}.json"
+    return path_inside(d, f"{recipe_name}.json")
 
 
 def validate(con: duckdb.DuckDBPyConnection, db: Path, recipe, slice_id: str, run_id: int | None):
@@ -252,16 +273,16 @@ def validate(con: duckdb.DuckDBPyConnection, db: Path, recipe, slice_id: str, ru
         gxv.save_suite_spec(spec, path)
     frame = slice_frame(con, slice_id, recipe.dedup.near_threshold)
     if recipe.redact_pii and len(frame):
-        from curate.signals import score_texts
-        from curate.signals.pii import redact_pii
+        # What the export writes: every string field redacted, counted over all of them.
+        from curate.signals.pii import count_exported, redact_document
 
-        full = con.execute(
-            "SELECT d.text FROM decisions k JOIN documents d USING (doc_id) WHERE k.slice_id = ? AND k.kept ORDER BY d.doc_id",
-            [slice_id]).fetchall()
-        redacted = score_texts([redact_pii(t[0]) for t in full])
-        frame = frame.sort("doc_id")
-        for c in ("pii_email_count", "pii_phone_count", "pii_ip_count", "pii_card_count"):
-            frame = frame.with_columns(redacted[c].alias(c))
+        rows = con.execute(
+            """SELECT d.doc_id, d.external_id, d.text, d.metadata::VARCHAR FROM decisions k JOIN documents d USING (doc_id)
+               WHERE k.slice_id = ? AND k.kept ORDER BY d.doc_id""", [slice_id]).fetchall()
+        counts = count_exported([redact_document(e, t, m) for _, e, t, m in rows])
+        counts = counts.with_columns(pl.Series("doc_id", [r[0] for r in rows], dtype=pl.String))
+        frame = frame.drop([c for c in counts.columns if c != "doc_id" and c in frame.columns]).join(
+            counts, on="doc_id", how="left")
     docs_dir = artifacts_dir(db) / "data_docs"
     outcome = gxv.validate_slice(frame, spec, docs_dir=docs_dir, run_name=f"{slice_id}-run{run_id}")
     con.execute(
@@ -315,7 +336,7 @@ def export_slice(con: duckdb.DuckDBPyConnection, slice_id: str, out_dir: Path, f
     tmp = final.with_name(f"{final.name}.{os.getpid()}.tmp")  # two `curate export`s may run at once
     redact_fn = None
     if redact:
-        from curate.signals.pii import redact_pii as redact_fn
+        from curate.signals.pii import redact_document as redact_fn
     reader = con.cursor()
     reader.execute(
         """SELECT d.doc_id, d.external_id, d.text, d.metadata::VARCHAR AS metadata
@@ -332,7 +353,7 @@ def export_slice(con: duckdb.DuckDBPyConnection, slice_id: str, out_dir: Path, f
             if not rows:
                 break
             if redact_fn is not None:
-                rows = [(a, b, redact_fn(t), m) for a, b, t, m in rows]
+                rows = [(a, *redact_fn(b, t, m)) for a, b, t, m in rows]  # doc_id is ours: kept
             if writer is not None:
                 writer.write_table(pa.table(list(zip(*rows)), schema=schema))
             else:
@@ -434,10 +455,18 @@ def obtain_quality_model(con: duckdb.DuckDBPyConnection, db: Path, recipe, stage
     way (curate/quality.py) as a stage of this run, and rescore. None when not needed."""
     from curate import quality
 
-    if not quality.recipe_needs_model(recipe) or quality.quality_model_path(db).exists():
+    if not quality.recipe_needs_model(recipe):
         return None
-    stage("quality (no model yet: training the classifier on this corpus, labelled by the heuristics)")
-    return quality.train_quality(con, db, quality.QualityDesign(), on_log=stage)
+    model = quality.load_model_or_none(db)
+    if model is None:
+        stage("quality (no model yet: training the classifier on this corpus, labelled by the heuristics)")
+        return quality.train_quality(con, db, quality.QualityDesign(), on_log=stage)
+    # a run killed after the model was saved and before its scores were: score the rest
+    unscored = con.execute("SELECT count(*) FROM signals WHERE quality IS NULL").fetchone()[0]
+    if unscored:
+        stage(f"quality (scoring {unscored:,} documents the model has not scored)")
+        quality.rescore_quality(con, model, only_missing=True)
+    return None
 
 
 def quality_note(rep) -> str:
@@ -470,8 +499,9 @@ def run_pipeline(
     from curate.dedup import lsh, minhash
 
     stage = on_stage or (lambda name: None)
+    refuse_output_inside_inputs(out, inputs, formats)  # else each run ingests its own export
     paths, unmatched = match_inputs(inputs)
-    args = {"recipe": recipe.name, "recipe_id": recipe.recipe_id, "inputs": list(inputs),
+    args = {"recipe": recipe.name, "recipe_id": recipe.recipe_id, "inputs": [display_path(p) for p in inputs],
             "out": str(out) if out else None, "formats": list(formats)}
     with recorded_run(db, "run", args, publish=True) as ctx:
         con = ctx.con

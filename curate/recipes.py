@@ -13,11 +13,19 @@ values are always bound parameters.
       quality: {min: 0.5}
     dedup: {exact: true, near_threshold: 0.8}
     export: {redact_pii: false}
+
+Recipes come from anyone, so they are refused (exit 2, file and line) unless they are UTF-8
+(a leading byte-order mark is dropped) of at most 1 MB and 10,000 YAML values, without
+anchors or aliases, with every key given once and every bound a finite number, and named by
+a plain file stem (RECIPE_NAME): the name becomes the slice id, the suite's file name and
+the export's.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -32,6 +40,13 @@ from curate.store import best_copy_order, ident, now
 
 RECIPES_PACKAGE = "curate.recipes_shipped"
 TOP_KEYS = {"name", "description", "filters", "dedup", "export"}
+# A recipe's name becomes file names (its suite, its slice id, hence its exports): a plain stem.
+RECIPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+RECIPE_NAME_RULE = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+# A recipe is a screenful of YAML; the bounds keep a hostile one from costing memory or time.
+MAX_RECIPE_BYTES = 1 << 20
+MAX_RECIPE_DEPTH = 16
+MAX_RECIPE_NODES = 10_000  # every shipped recipe has under 200 YAML values
 
 
 class RecipeError(UsageError):
@@ -104,33 +119,108 @@ def _registry():
     return REGISTRY
 
 
-def _key_lines(text: str) -> dict[tuple[str, ...], int]:
-    """Line number (1-based) of every mapping key, by key path."""
+class _Refused(Exception):
+    """Something a recipe may not contain, at a YAML mark."""
+
+    def __init__(self, mark, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """SafeLoader without anchors and aliases, at most MAX_RECIPE_NODES values MAX_RECIPE_DEPTH deep.
+
+    An alias repeats a node without repeating its text, so a few hundred bytes of aliases
+    expand into gigabytes when the value is walked or stringified (billion laughs). A
+    recipe has no use for them: refusing them bounds every recipe's size by its file's.
+    """
+
+    _depth = 0
+    _nodes = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(event.start_mark, f"aliases (*{event.anchor}) are not allowed in a recipe; "
+                                             "write the value out")
+        if getattr(event, "anchor", None) is not None:
+            raise _Refused(event.start_mark, f"anchors (&{event.anchor}) are not allowed in a recipe; "
+                                             "write the value out")
+        if self._depth >= MAX_RECIPE_DEPTH:
+            raise _Refused(event.start_mark, f"nested more than {MAX_RECIPE_DEPTH} levels deep")
+        self._nodes += 1
+        if self._nodes > MAX_RECIPE_NODES:
+            raise _Refused(event.start_mark, f"more than {MAX_RECIPE_NODES} YAML values; a recipe is short")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _check_keys(root) -> dict[tuple[str, ...], int]:
+    """Line number (1-based) of every mapping key, by key path; refuses a key given twice.
+
+    PyYAML keeps the last of two equal keys without a word, so a rule written twice would
+    silently lose its first bound.
+    """
     lines: dict[tuple[str, ...], int] = {}
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return lines
-
-    def walk(node, path):
-        if isinstance(node, yaml.MappingNode):
+    stack = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((v, path) for v in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
             for k, v in node.value:
-                key = (*path, str(k.value))
-                lines[key] = k.start_mark.line + 1
-                walk(v, key)
-
-    walk(root, ())
+                if not isinstance(k, yaml.ScalarNode):
+                    raise _Refused(k.start_mark, "a key must be a plain name, not a list or mapping")
+                if k.tag == "tag:yaml.org,2002:merge":
+                    raise _Refused(k.start_mark, "merge keys (<<) are not allowed in a recipe")
+                name, line = str(k.value), k.start_mark.line + 1
+                if name in first:
+                    where = ".".join((*path, name))
+                    raise _Refused(k.start_mark, f"key {where!r} is given twice (first on line {first[name]}); "
+                                                 "every recipe key is given once")
+                first[name] = line
+                lines[(*path, name)] = line
+                stack.append((v, (*path, name)))
     return lines
 
 
-def parse_recipe(text: str, origin: str = "<string>") -> Recipe:
+def _load_yaml(text: str, origin: str) -> tuple[object, dict[tuple[str, ...], int]]:
+    """The recipe's data and its key lines; RecipeError (with file and line) for what it may not hold."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if len(text) > MAX_RECIPE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_RECIPE_BYTES:
+        raise RecipeError(f"{origin}: over {MAX_RECIPE_BYTES} bytes; a recipe is a short YAML file")
+    loader = None
     try:
-        data = yaml.safe_load(text)
+        loader = _RecipeLoader(text)
+        root = loader.get_single_node()
+        lines = _check_keys(root) if root is not None else {}
+        data = loader.construct_document(root) if root is not None else None
+    except _Refused as exc:
+        raise RecipeError(f"{origin} line {exc.mark.line + 1}: {exc.message}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise RecipeError(f"{origin} line {line}: not valid YAML: character {exc.character!r} "
+                          "is not allowed") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise RecipeError(f"{origin}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
-    lines = _key_lines(text)
+        raise RecipeError(f"{origin}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of more digits than Python converts
+        raise RecipeError(f"{origin}: a value cannot be read: {str(exc)[:200]}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return data, lines
+
+
+def parse_recipe(text: str, origin: str = "<string>") -> Recipe:
+    data, lines = _load_yaml(text, origin)
 
     def err(path: tuple[str, ...], msg: str) -> RecipeError:
         line = lines.get(path)
@@ -140,11 +230,17 @@ def parse_recipe(text: str, origin: str = "<string>") -> Recipe:
         raise RecipeError(f"{origin}: a recipe is a YAML mapping with at least `name` and `filters`")
     unknown = set(data) - TOP_KEYS
     if unknown:
-        k = sorted(unknown)[0]
-        raise err((k,), f"unknown key {k!r} (allowed: {', '.join(sorted(TOP_KEYS))})")
+        k = sorted(unknown, key=str)[0]
+        raise err((str(k),), f"unknown key {k!r} (allowed: {', '.join(sorted(TOP_KEYS))})")
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise err(("name",), "`name` must be a non-empty string")
+    if not RECIPE_NAME.fullmatch(name.strip()):
+        raise err(("name",), f"`name` must be {RECIPE_NAME_RULE} (it names the slice, its suite "
+                             f"and its export files), got {name[:80]!r}")
+    description = data.get("description")
+    if description is not None and not isinstance(description, str):
+        raise err(("description",), f"`description` must be text, got {type(description).__name__}")
     registry = _registry()
 
     rules: dict[str, Rule] = {}
@@ -182,7 +278,7 @@ def parse_recipe(text: str, origin: str = "<string>") -> Recipe:
     if not isinstance(exact, bool):
         raise err(("dedup", "exact"), "`dedup.exact` must be true or false")
     near = dedup_raw.get("near_threshold")
-    if near is not None and (isinstance(near, bool) or not isinstance(near, (int, float)) or not 0 < near <= 1):
+    if near is not None and (not _num(near) or not 0 < near <= 1):
         raise err(("dedup", "near_threshold"), "`dedup.near_threshold` must be a number in (0, 1] or null")
 
     export = data.get("export") or {}
@@ -196,7 +292,7 @@ def parse_recipe(text: str, origin: str = "<string>") -> Recipe:
         name=name.strip(),
         rules=tuple(rules.values()),
         dedup=DedupSetting(exact=exact, near_threshold=float(near) if near is not None else None),
-        description=str(data.get("description") or ""),
+        description=description or "",
         redact_pii=redact,
         origin=origin,
     )
@@ -207,7 +303,13 @@ def registry_names(registry) -> list[str]:
 
 
 def _num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite number: YAML's .nan and .inf (and integers past a double) are no bound."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def _parse_rule(sig, spec, path, err, line) -> Rule:
@@ -223,7 +325,8 @@ def _parse_rule(sig, spec, path, err, line) -> Rule:
     lo, hi = spec.get("min"), spec.get("max")
     for key, v in (("min", lo), ("max", hi)):
         if v is not None and not _num(v):
-            raise err((*path, key), f"{sig.name}.{key} must be a number, got {type(v).__name__} {v!r}")
+            shown = v if not isinstance(v, int) or v.bit_length() < 64 else "an integer too large"
+            raise err((*path, key), f"{sig.name}.{key} must be a number (finite), got {type(v).__name__} {shown!r}")
     if lo is not None and hi is not None and lo > hi:
         raise err(path, f"{sig.name}: min {lo} > max {hi}")
     return Rule(sig.name, None if lo is None else float(lo), None if hi is None else float(hi), line=line)
@@ -234,13 +337,39 @@ def shipped_recipe_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+_UTF16_32_BOMS = (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00", b"\xfe\xff", b"\xff\xfe")
+
+
+def read_recipe_file(path: Path) -> str:
+    """A recipe file's text: at most MAX_RECIPE_BYTES of UTF-8, a leading byte-order mark dropped."""
+    if not path.is_file():
+        raise RecipeError(f"{path}: not a file")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_RECIPE_BYTES + 1)
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_RECIPE_BYTES:
+        raise RecipeError(f"{path}: over {MAX_RECIPE_BYTES} bytes; a recipe is a short YAML file")
+    if raw.startswith(_UTF16_32_BOMS) and not raw.startswith(b"\xef\xbb\xbf"):
+        raise RecipeError(f"{path}: UTF-16/UTF-32 text (byte-order mark); save the recipe as UTF-8")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise RecipeError(f"{path} line {line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                          "save the recipe as UTF-8") from None
+
+
 def load_recipe(name_or_path: str | Path) -> Recipe:
     """A shipped recipe's name (`strict`) or a path to a YAML file."""
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.exists():
             raise RecipeError(f"no recipe file {p}")
-        return parse_recipe(p.read_text(encoding="utf-8"), origin=str(p))
+        return parse_recipe(read_recipe_file(p), origin=str(p))
     name = str(name_or_path)
     if name not in shipped_recipe_names():
         raise RecipeError(

@@ -21,8 +21,11 @@ import math
 import random
 import sys
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import TypeVar
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -86,6 +89,40 @@ def load_bundle(validation_bytes: int = BuildConfig.validation_bytes, only: tupl
     return Bundle(sources, tuple(load_vim_tutors()), load_python_docs(validation_bytes))
 
 
+@dataclass(frozen=True)
+class BrokenFile:
+    """broken.jsonl: a few good records between lines a reader must quarantine."""
+    bad_lines: tuple[tuple[bytes, str], ...]  # (raw line, the quarantine error); the last one, cut off, ends the file
+    layout: str  # the lines in file order: "g" the next good record, "b" the next bad line
+    crawl_date: str  # of the good records
+    bad_id_prefix: str  # bad line j (from 1) is labelled f"{bad_id_prefix}bad{j:02d}"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a build makes its records from and where it writes them. This build and
+    build_cross.py run one plan with their own recipe: partition the sources, then a stream
+    of records of the KIND_WEIGHTS kinds (hot documents and their scheduled copies, copies
+    and near copies of earlier clean documents, PII, junk), labels, broken.jsonl."""
+    id_prefix: str  # record i is f"{id_prefix}{i:06d}"
+    seed_tag: str  # in every seed string: f"{seed}:{seed_tag}corpus", ...broken, ...pool:<source>
+    lang_weights: dict[str, float]  # languages of clean documents
+    junk_langs: dict[str, dict[str, float]]  # languages of the junk types that come in several
+    # url_for, near_duplicate, insert_pii, MOJIBAKE_LANGS, and a maker named after each junk type
+    # (short_fragment returns (text, is an interface string)): dirt or cross_dirt.
+    makers: ModuleType
+    crawl_years: tuple[int, int]  # crawl dates fall in 20xx, xx in this range
+    # Where records go, by weight: web-000.jsonl.gz, web-001.jsonl.zst, forum.parquet,
+    # notes.csv or notes.csv.gz, and optionally pages (one .txt file per record).
+    file_weights: dict[str, float]
+    zstd_level: int  # of web-001.jsonl.zst
+    parquet_level: int | None  # zstd level of forum.parquet (None: pyarrow's default)
+    material_share: float  # of each source, real text that junk is made around
+    corpus_share: float | None  # of each source; the rest is reference text (None: all but the material)
+    prompts: bool  # pick the prompts' clean candidates (a draw from the stream for some clean documents)
+    broken: BrokenFile
+
+
 # --- clean documents ---------------------------------------------------------------------------
 
 class SourceQueue:
@@ -135,16 +172,22 @@ class CleanPool:
         return q.next(), q.source
 
 
-def partition(bundle: Bundle, seed: int) -> tuple[CleanPool, list[tuple[str, Source]], dirt.Material]:
-    """Split every source's documents into disjoint reference / junk-material / corpus shares."""
-    queues, reference, material = [], [], dirt.Material()
-    for src in bundle.sources:
-        rng = random.Random(f"{seed}:pool:{src.name}")
+def partition(sources: Sequence[Source], seed: int, recipe: Recipe, legacy: Sequence[LegacyText] = (),
+              ) -> tuple[CleanPool, list[tuple[str, Source]], dirt.Material]:
+    """Split every source's documents into disjoint reference / junk-material / corpus shares.
+    `legacy` (texts in legacy encodings) goes into the material for mojibake."""
+    queues, reference, material = [], [], dirt.Material(legacy=tuple(legacy))
+    for src in sources:
+        rng = random.Random(f"{seed}:{recipe.seed_tag}pool:{src.name}")
         docs = list(src.docs)
         rng.shuffle(docs)
-        # Every source keeps at least one corpus document, so each language can be drawn.
-        n_corpus = max(1, round(len(docs) * POOL_SHARES[2][1]))
-        n_material = min(len(docs) - n_corpus, max(1, round(len(docs) * POOL_SHARES[1][1])))
+        if recipe.corpus_share is None:
+            n_material = min(len(docs) - 1, max(1, round(len(docs) * recipe.material_share)))
+            n_corpus = len(docs) - n_material
+        else:
+            # Every source keeps at least one corpus document, so each language can be drawn.
+            n_corpus = max(1, round(len(docs) * recipe.corpus_share))
+            n_material = min(len(docs) - n_corpus, max(1, round(len(docs) * recipe.material_share)))
         cut1 = len(docs) - n_corpus - n_material
         cut2 = cut1 + n_material
         reference += [(d, src) for d in docs[:cut1]]
@@ -164,27 +207,36 @@ def _gzip_writer(path: Path) -> io.TextIOWrapper:
 
 
 class CorpusWriter:
+    """Streams each record to one of the recipe's files, drawn by weight; "pages" (one text
+    file per record) takes at most `pages_max` records, the rest go to web-000.jsonl.gz."""
     SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("url", pa.string()),
                         ("crawl_date", pa.string())])
 
-    def __init__(self, corpus: Path, pages_max: int):
+    def __init__(self, corpus: Path, recipe: Recipe, pages_max: int = 0):
         corpus.mkdir(parents=True, exist_ok=True)
-        (corpus / "pages").mkdir(exist_ok=True)
+        self.weights = recipe.file_weights
+        if "pages" in self.weights:
+            (corpus / "pages").mkdir(exist_ok=True)
         self.dir = corpus
         self.pages_max = pages_max
         self.n_pages = 0
         self.gz = _gzip_writer(corpus / "web-000.jsonl.gz")
         self._zst_raw = open(corpus / "web-001.jsonl.zst", "wb")
-        self._zst = zstandard.ZstdCompressor(level=10).stream_writer(self._zst_raw)
+        self._zst = zstandard.ZstdCompressor(level=recipe.zstd_level).stream_writer(self._zst_raw)
         self.zst = io.TextIOWrapper(self._zst, encoding="utf-8", newline="\n")
-        self.parquet = pq.ParquetWriter(corpus / "forum.parquet", self.SCHEMA, compression="zstd")
+        self.parquet = pq.ParquetWriter(corpus / "forum.parquet", self.SCHEMA, compression="zstd",
+                                        compression_level=recipe.parquet_level)
         self.parquet_rows: list[dict] = []
-        self._csv_fh = open(corpus / "notes.csv", "w", encoding="utf-8", newline="")
+        self.notes = next(name for name in self.weights if name.startswith("notes.csv"))
+        if self.notes.endswith(".gz"):
+            self._csv_fh = _gzip_writer(corpus / self.notes)
+        else:
+            self._csv_fh = open(corpus / self.notes, "w", encoding="utf-8", newline="")
         self.csv = csv.writer(self._csv_fh, lineterminator="\n")
         self.csv.writerow(["id", "text", "url", "crawl_date"])
 
     def write(self, rng: random.Random, rec: dict) -> str:
-        name = rng.choices(list(FILE_WEIGHTS), weights=list(FILE_WEIGHTS.values()))[0]
+        name = _pick(rng, self.weights)
         if name == "pages" and self.n_pages >= self.pages_max:
             name = "web-000.jsonl.gz"
         if name == "pages":
@@ -196,7 +248,7 @@ class CorpusWriter:
             self.parquet_rows.append(rec)
             if len(self.parquet_rows) >= 2000:
                 self._flush_parquet()
-        elif name == "notes.csv":
+        elif name == self.notes:
             self.csv.writerow([rec["id"], rec["text"], rec["url"], rec["crawl_date"]])
         else:
             fh = self.gz if name.endswith(".gz") else self.zst
@@ -252,25 +304,30 @@ def _first_words(text: str) -> str:
     return " ".join(text.split()[:PROMPT_WORDS])
 
 
-def generate(cfg: BuildConfig, bundle: Bundle, pool: CleanPool, mat: dirt.Material,
-             writer: CorpusWriter, labels: io.TextIOWrapper) -> tuple[Counter, Tracker]:
-    rng = random.Random(f"{cfg.seed}:corpus")
-    n = cfg.n_docs
+def generate(recipe: Recipe, seed: int, n: int, pool: CleanPool, mat: dirt.Material, writer: CorpusWriter,
+             labels: io.TextIOWrapper) -> tuple[Counter, Counter, Tracker]:
+    """The stream of `n` records, each with its label line. Returns the records per junk
+    type, per (junk type, language), and the tracker (hot documents, prompt candidates)."""
+    rng = random.Random(f"{seed}:{recipe.seed_tag}corpus")
+    make = recipe.makers
+    y0, y1 = recipe.crawl_years
     n_hot = max(3, round(n * 0.0133))
     hot_until = int(n * 0.6)
     p_hot = min(1.0, n_hot / max(1.0, hot_until * KIND_WEIGHTS["clean"] * 0.6))
     tr = Tracker()
     counts: Counter = Counter()
+    langs: Counter = Counter()
 
     def emit(doc_id: str, text: str, lab: dict) -> None:
-        rec = {"id": doc_id, "text": text, "url": dirt.url_for(rng, text),
-               "crawl_date": f"20{rng.randint(19, 24)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"}
+        rec = {"id": doc_id, "text": text, "url": make.url_for(rng, text),
+               "crawl_date": f"20{rng.randint(y0, y1)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"}
         lab["file"] = writer.write(rng, rec)
         labels.write(json.dumps(lab, ensure_ascii=False) + "\n")
         counts[lab["junk_type"]] += 1
+        langs[(lab["junk_type"], lab["lang"])] += 1
 
     for i in range(n):
-        doc_id = f"d{i:06d}"
+        doc_id = f"{recipe.id_prefix}{i:06d}"
         if tr.schedule and tr.schedule[0][0] <= i:
             _, _, orig = heapq.heappop(tr.schedule)
             text, lang, src = tr.hot[orig]
@@ -289,7 +346,7 @@ def generate(cfg: BuildConfig, bundle: Bundle, pool: CleanPool, mat: dirt.Materi
                      if b[2] in SPACED_LANGS and len(b[1].split()) >= 200]
             if cands:
                 orig, base, lang, src = cands[0]
-                text, jac, edits = dirt.near_duplicate(rng, base, rng.uniform(0.62, 0.98))
+                text, jac, edits = make.near_duplicate(rng, base, rng.uniform(0.62, 0.98))
                 tr.copies[orig] += 0  # marks it as duplicated for the prompt picker
                 emit(doc_id, text, label(doc_id, kind, lang, src.name, "", dup_of=orig, jaccard=jac,
                                          detail=f"{edits} word edits"))
@@ -297,10 +354,10 @@ def generate(cfg: BuildConfig, bundle: Bundle, pool: CleanPool, mat: dirt.Materi
         if kind in ("exact_dup", "near_dup"):
             kind = "clean"
         if kind in ("clean", "pii"):
-            lang = _pick(rng, LANG_WEIGHTS)
+            lang = _pick(rng, recipe.lang_weights)
             text, src = pool.draw(rng, lang)
             if kind == "pii":
-                text, pii = dirt.insert_pii(rng, text, lang)
+                text, pii = make.insert_pii(rng, text, lang)
                 emit(doc_id, text, label(doc_id, kind, lang, src.name, "", pii=pii))
                 continue
             emit(doc_id, text, label(doc_id, kind, lang, src.name, ""))
@@ -313,39 +370,42 @@ def generate(cfg: BuildConfig, bundle: Bundle, pool: CleanPool, mat: dirt.Materi
                     heapq.heappush(tr.schedule, (rng.randint(i + 1, n - 1), tr.seq, doc_id))
             else:
                 tr.remember(rng, item)
-                if lang in SPACED_LANGS and len(tr.clean_candidates) < 400 and rng.random() < 0.3:
+                if recipe.prompts and lang in SPACED_LANGS and len(tr.clean_candidates) < 400 and rng.random() < 0.3:
                     tr.clean_candidates.append(doc_id)
                     tr.prompt_text[doc_id] = _first_words(text)
             continue
-        text, lang, source, detail = _junk(rng, kind, mat, bundle)
+        text, lang, source, detail = _junk(rng, kind, mat, recipe)
         emit(doc_id, text, label(doc_id, kind, lang, source, "", detail=detail))
-    return counts, tr
+    return counts, langs, tr
 
 
-def _junk(rng: random.Random, kind: str, mat: dirt.Material, bundle: Bundle) -> tuple[str, str, str, str | None]:
+def _junk(rng: random.Random, kind: str, mat: dirt.Material, recipe: Recipe) -> tuple[str, str, str, str | None]:
+    """(text, lang, source, detail) of one junk record."""
+    make = getattr(recipe.makers, kind)
     if kind == "mojibake":
-        lang = rng.choice(dirt.MOJIBAKE_LANGS)
-        text, lang, how = dirt.mojibake(rng, mat, lang, bundle.tutors)
+        text, lang, how = make(rng, mat, rng.choice(recipe.makers.MOJIBAKE_LANGS))
+        # A Vim tutor in its legacy encoding (Material.legacy), or real text after a wrong decode.
         source = "vim-runtime" if how.startswith("tutor") else f"synthetic+{mat.last_source}"
         return text, lang, source, how
     if kind == "lorem_ipsum":
-        return dirt.lorem_ipsum(rng, mat, "la"), "la", "synthetic", None
+        return make(rng, mat, "la"), "la", "synthetic", None
     if kind in ("number_table", "templated"):
-        return getattr(dirt, kind)(rng, mat, "en"), "en", "synthetic", None
-    lang = _pick(rng, JUNK_LANGS[kind])
-    text = getattr(dirt, kind)(rng, mat, lang)
+        return make(rng, mat, "en"), "en", "synthetic", None
+    lang = _pick(rng, recipe.junk_langs[kind])
     if kind == "short_fragment":
-        if text in dirt.SHORT_UI.get(lang, []):
+        text, ui = make(rng, mat, lang)
+        if ui:
             return text, lang, "synthetic", "interface string"
         return text, lang, f"synthetic+{mat.last_source}", "truncated real text"
-    return text, lang, f"synthetic+{mat.last_source}", None
+    return make(rng, mat, lang), lang, f"synthetic+{mat.last_source}", None
 
 
 # --- broken.jsonl ------------------------------------------------------------------------------
 
-def _bad_lines() -> list[tuple[bytes, str]]:
-    """(raw line, the quarantine error the reader should report) for each bad record."""
-    return [
+def _bad_lines() -> tuple[tuple[bytes, str], ...]:
+    """(raw line, the quarantine error the reader should report) for each bad record; the
+    last is cut off in the middle and ends the file without a newline."""
+    return (
         (b'{"id": "bad01", "text": "The crawler died while writing this record", "url": "https://a.example/x"\n',
          "malformed_json"),
         (b"{'id': 'bad02', 'text': 'single quotes are not JSON'}\n", "malformed_json"),
@@ -359,25 +419,30 @@ def _bad_lines() -> list[tuple[bytes, str]]:
         (b'{"id": "bad09", "text": "   \\n\\t  "}\n', "empty_text"),
         (b'["bad10", "an array is not a record"]\n', "not_an_object"),
         (b"\n", "empty_line"),
-    ]
+        (b'{"id": "bad12", "text": "The last record of the file was cut off in the mi', "malformed_json"),
+    )
 
 
-def write_broken(cfg: BuildConfig, pool: CleanPool, corpus: Path, labels: io.TextIOWrapper) -> Counter:
-    rng = random.Random(f"{cfg.seed}:broken")
+def write_broken(recipe: Recipe, seed: int, n_docs: int, pool: CleanPool, corpus: Path,
+                 labels: io.TextIOWrapper) -> tuple[Counter, Counter]:
+    """broken.jsonl and its labels: clean records (ids after the stream's) between the bad lines."""
+    spec = recipe.broken
+    rng = random.Random(f"{seed}:{recipe.seed_tag}broken")
     good = []
-    for k in range(5):
-        lang = _pick(rng, LANG_WEIGHTS)
+    for k in range(spec.layout.count("g")):
+        lang = _pick(rng, recipe.lang_weights)
         text, src = pool.draw(rng, lang)
-        doc_id = f"d{cfg.n_docs + k:06d}"
-        rec = {"id": doc_id, "text": text, "url": dirt.url_for(rng, text), "crawl_date": "2024-02-29"}
+        doc_id = f"{recipe.id_prefix}{n_docs + k:06d}"
+        rec = {"id": doc_id, "text": text, "url": recipe.makers.url_for(rng, text), "crawl_date": spec.crawl_date}
         good.append((json.dumps(rec, ensure_ascii=False).encode("utf-8") + b"\n",
                      label(doc_id, "clean", lang, src.name, "broken.jsonl")))
-    bad = [(raw, label(f"bad{j + 1:02d}", "malformed", None, "synthetic", "broken.jsonl", detail=err))
-           for j, (raw, err) in enumerate(_bad_lines())]
-    lines = good[:2] + bad[:4] + good[2:3] + bad[4:8] + good[3:] + bad[8:]
-    lines.append((b'{"id": "bad12", "text": "The last record of the file was cut off in the mi',
-                  label("bad12", "malformed", None, "synthetic", "broken.jsonl", detail="malformed_json")))
+    bad = [(raw, label(f"{spec.bad_id_prefix}bad{j + 1:02d}", "malformed", None, "synthetic", "broken.jsonl",
+                       detail=err)) for j, (raw, err) in enumerate(spec.bad_lines)]
+    assert spec.layout.count("b") == len(bad) and spec.layout.endswith("b"), spec.layout
+    queues = {"g": iter(good), "b": iter(bad)}
+    lines = [next(queues[c]) for c in spec.layout]
     counts: Counter = Counter()
+    langs: Counter = Counter()
     with open(corpus / "broken.jsonl", "wb") as fh:
         for line_no, (raw, lab) in enumerate(lines, start=1):
             fh.write(raw)
@@ -385,7 +450,27 @@ def write_broken(cfg: BuildConfig, pool: CleanPool, corpus: Path, labels: io.Tex
                 lab["line"] = line_no
             labels.write(json.dumps(lab, ensure_ascii=False) + "\n")
             counts[lab["junk_type"]] += 1
-    return counts
+            langs[(lab["junk_type"], lab["lang"])] += 1
+    return counts, langs
+
+
+def write_corpus(recipe: Recipe, seed: int, n_docs: int, pool: CleanPool, mat: dirt.Material,
+                 writer: CorpusWriter, labels_path: Path) -> tuple[Counter, Counter, Tracker]:
+    """The stream (generate) and broken.jsonl, with their labels in `labels_path`. Returns the
+    records per junk type and per (junk type, language), and the stream's tracker."""
+    with _gzip_writer(labels_path) as labels:
+        counts, langs, tr = generate(recipe, seed, n_docs, pool, mat, writer, labels)
+        writer.close()
+        broken_counts, broken_langs = write_broken(recipe, seed, n_docs, pool, writer.dir, labels)
+    return counts + broken_counts, langs + broken_langs, tr
+
+
+SAMPLE = Recipe(
+    id_prefix="d", seed_tag="", lang_weights=LANG_WEIGHTS, junk_langs=JUNK_LANGS, makers=dirt, crawl_years=(19, 24),
+    file_weights=FILE_WEIGHTS, zstd_level=10, parquet_level=None, material_share=POOL_SHARES[1][1],
+    corpus_share=POOL_SHARES[2][1], prompts=True,
+    broken=BrokenFile(_bad_lines(), layout="ggbbbbgbbbbggbbbb", crawl_date="2024-02-29", bad_id_prefix=""),
+)
 
 
 # --- reference, validation, prompts -----------------------------------------------------------
@@ -430,12 +515,9 @@ def build(cfg: BuildConfig, bundle: Bundle) -> dict:
     if corpus.exists():
         for old in sorted(corpus.glob("pages/*.txt")):
             old.unlink()
-    pool, reference, mat = partition(bundle, cfg.seed)
-    writer = CorpusWriter(corpus, cfg.pages_max)
-    with _gzip_writer(out / "labels.jsonl.gz") as labels:
-        counts, tr = generate(cfg, bundle, pool, mat, writer, labels)
-        writer.close()
-        counts += write_broken(cfg, pool, corpus, labels)
+    pool, reference, mat = partition(bundle.sources, cfg.seed, SAMPLE, bundle.tutors)
+    writer = CorpusWriter(corpus, SAMPLE, cfg.pages_max)
+    counts, _, tr = write_corpus(SAMPLE, cfg.seed, cfg.n_docs, pool, mat, writer, out / "labels.jsonl.gz")
     ref_langs = write_reference(cfg, reference, out / "reference.jsonl.gz")
     (out / "validation.txt").write_text(bundle.validation, encoding="utf-8", newline="\n")
     prompts = write_prompts(cfg, tr, out / "prompts.jsonl")
@@ -446,20 +528,43 @@ def build(cfg: BuildConfig, bundle: Bundle) -> dict:
     return stats
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+# --- the command line ---------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def arg_parser(doc: str, docs: int, out: Path, docs_help: str) -> argparse.ArgumentParser:
+    """--seed, --docs and --out, the arguments every build takes (check them with checked_args)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--docs", type=int, default=3000, help="corpus documents (plus broken.jsonl)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    ap.add_argument("--reference-docs", type=int, default=BuildConfig.reference_docs)
+    ap.add_argument("--docs", type=int, default=docs, help=docs_help)
+    ap.add_argument("--out", type=Path, default=out)
+    return ap
+
+
+def checked_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.docs < 100:
         ap.error("--docs must be at least 100")
-    cfg = BuildConfig(seed=args.seed, n_docs=args.docs, out=args.out, reference_docs=args.reference_docs)
+    return args
+
+
+def load_or_report(prog: str, load: Callable[[], T]) -> T | None:
+    """load(), or None once the missing source package and its install command are printed."""
     try:
-        bundle = load_bundle(cfg.validation_bytes)
+        return load()
     except SourceMissing as exc:
-        print(f"build.py: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = arg_parser(__doc__, 3000, Path(__file__).resolve().parent, "corpus documents (plus broken.jsonl)")
+    ap.add_argument("--reference-docs", type=int, default=BuildConfig.reference_docs)
+    args = checked_args(ap, argv)
+    cfg = BuildConfig(seed=args.seed, n_docs=args.docs, out=args.out, reference_docs=args.reference_docs)
+    bundle = load_or_report("build.py", lambda: load_bundle(cfg.validation_bytes))
+    if bundle is None:
         return 1
     cfg.out.mkdir(parents=True, exist_ok=True)
     stats = build(cfg, bundle)

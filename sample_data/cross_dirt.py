@@ -3,16 +3,21 @@
 The kinds of dirt are those of dirt.py (same `junk_type` values), but every fixed string
 a filter could have been tuned on is different here: navigation menus, cookie banners,
 footers, SEO modifiers, link-farm phrasing, interface strings, page templates, table
-headers, near-duplicate headers, PII sentences, host names, and more languages. Only
-the ground-truth definitions are shared with dirt.py: the shingle Jaccard, the word
-edits of near duplicates and the Luhn check digit.
+headers, near-duplicate headers, PII sentences, host names, and more languages. Where
+only those strings differ, the code is dirt.py's, called with this module's strings:
+the near-duplicate edits and their Jaccard, PII insertion, card numbers (Luhn), phone
+numbers, interface strings and cut-off text, spam phrases, placeholder paragraphs, the
+paragraphs a wrong decode damages, and repeated lines (which have no strings of their own).
 """
 from __future__ import annotations
 
 import random
 import re
 
-from sample_data.dirt import CJK_LANGS, Material, _edit, _render, _set_jaccard, jaccard, luhn_complete, shingles
+from sample_data import dirt
+from sample_data.dirt import (  # noqa: F401  (repeated_lines: a maker of this module too)
+    Material, accented_paragraphs, cp1252_decode, placeholder_paragraphs, repeated_lines, spam_phrases, url_words,
+)
 
 # --- hosts and URLs ----------------------------------------------------------------------------
 
@@ -30,7 +35,7 @@ def site(rng: random.Random) -> str:
 
 
 def url_for(rng: random.Random, text: str) -> str:
-    words = re.findall(r"[a-z0-9]+", text[:300].lower())[:5] or [f"n{rng.randrange(10**6)}"]
+    words = url_words(rng, text, 5, "n")
     return f"https://{site(rng)}/{rng.choice(PATHS)}/{rng.randrange(10**5)}/{'_'.join(words)}"
 
 
@@ -148,13 +153,7 @@ SEO_WORDS = {
 
 
 def seo_spam(rng: random.Random, mat: Material, lang: str) -> str:
-    mods = SEO_WORDS[lang if lang in SEO_WORDS else "en"]
-    kws = mat.keywords(rng, lang, rng.randint(3, 6))
-    main = kws[0]
-
-    def phrase() -> str:
-        return " ".join(rng.sample([rng.choice(mods), rng.choice(kws), main, rng.choice(kws)], rng.randint(2, 4)))
-
+    phrase = spam_phrases(rng, mat, lang, SEO_WORDS)
     out = [" - ".join(phrase().upper() if rng.random() < 0.3 else phrase().title() for _ in range(rng.randint(3, 5)))]
     for _ in range(rng.randint(4, 10)):
         out.append(", ".join(phrase() for _ in range(rng.randint(5, 14))) + "!")
@@ -185,13 +184,6 @@ def link_farm(rng: random.Random, mat: Material, lang: str) -> str:
 
 # --- encoding damage -------------------------------------------------------------------------------
 
-_CP1252 = [bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256)]
-
-
-def _as_cp1252(data: bytes) -> str:
-    return "".join(map(_CP1252.__getitem__, data))
-
-
 # Legacy encodings per language: real text written in them, read back with a wrong codec.
 LEGACY = {"ru": ("koi8-r", "cp1251", "cp866"), "ja": ("euc-jp", "shift_jis", "iso2022_jp"),
           "zh": ("gbk", "gb18030", "big5"), "de": ("cp1252", "iso8859-15"), "fr": ("cp1252", "iso8859-15"),
@@ -201,19 +193,12 @@ MOJIBAKE_LANGS = ("de", "fr", "es", "it", "ru", "ja", "zh")
 
 def mojibake(rng: random.Random, mat: Material, lang: str) -> tuple[str, str, str]:
     """Returns (text, lang, how): real text whose bytes were decoded with the wrong codec."""
-    pars = []
-    for _ in range(rng.randint(2, 4)):
-        for _ in range(10):
-            par = mat.paragraph(rng, lang, 200)
-            if sum(ord(c) > 127 for c in par) >= 5:
-                break
-        pars.append(par)
-    text = "\n\n".join(pars)
+    text = accented_paragraphs(rng, mat, lang)
     if rng.random() < 0.45:
         enc = rng.choice(LEGACY[lang])
         data = text.encode(enc, errors="replace")
         codec = rng.choice(["utf-8", "cp1252"] if lang in ("ru", "ja", "zh") else ["utf-8"])
-        out = _as_cp1252(data) if codec == "cp1252" else data.decode("utf-8", errors="replace")
+        out = cp1252_decode(data) if codec == "cp1252" else data.decode("utf-8", errors="replace")
         return out, lang, f"{enc} read as {codec}"
     how = rng.choice(["utf-8 read as cp1252", "utf-8 read as iso8859-15", "utf-8 read as cp1252 twice",
                       "utf-8 read as mac-roman"])
@@ -222,9 +207,9 @@ def mojibake(rng: random.Random, mat: Material, lang: str) -> tuple[str, str, st
         return data.decode("iso8859-15"), lang, how
     if how == "utf-8 read as mac-roman":
         return data.decode("mac_roman"), lang, how
-    out = _as_cp1252(data)
+    out = cp1252_decode(data)
     if how.endswith("twice"):
-        out = _as_cp1252(out.encode("utf-8"))
+        out = cp1252_decode(out.encode("utf-8"))
     return out, lang, how
 
 
@@ -252,8 +237,7 @@ def lorem_ipsum(rng: random.Random, mat: Material, lang: str) -> str:
     def sentence() -> str:
         return " ".join(rng.choice(CICERO) for _ in range(rng.randint(5, 15))).capitalize() + rng.choice(".?.")
 
-    pars = [rng.choice(OPENINGS) + " " + " ".join(sentence() for _ in range(rng.randint(2, 5)))]
-    pars += [" ".join(sentence() for _ in range(rng.randint(3, 7))) for _ in range(rng.randint(1, 5))]
+    pars = placeholder_paragraphs(rng, rng.choice(OPENINGS), sentence)
     if rng.random() < 0.45:
         heads = rng.sample(PLACEHOLDER_HEADS, len(pars))
         pars = [p for pair in zip(heads, pars) for p in pair]
@@ -338,13 +322,8 @@ SHORT_UI = {
 
 
 def short_fragment(rng: random.Random, mat: Material, lang: str) -> tuple[str, bool]:
-    """(text, is an interface string)."""
-    if rng.random() < 0.5:
-        return rng.choice(SHORT_UI.get(lang, SHORT_UI["en"])), True
-    par = mat.paragraph(rng, lang, 400)
-    if lang in CJK_LANGS:
-        return par[: rng.randint(4, 20)], False
-    return " ".join(par.split()[: rng.randint(2, 12)]), False
+    """(text, is an interface string), with this module's interface strings."""
+    return dirt.short_fragment(rng, mat, lang, SHORT_UI)
 
 
 # --- PII -----------------------------------------------------------------------------------------
@@ -379,19 +358,12 @@ def fake_email(rng: random.Random) -> str:
 
 
 def fake_phone(rng: random.Random) -> str:
-    return rng.choice(PHONE_FORMATS).format(a3=rng.randint(201, 989), d4=f"{rng.randrange(10000):04d}",
-                                            d3=f"{rng.randrange(1000):03d}", d2=f"{rng.randrange(100):02d}")
+    return dirt.fake_phone(rng, PHONE_FORMATS)
 
 
 def fake_card(rng: random.Random) -> str:
-    kind = rng.randrange(3)
-    if kind == 2:  # 15 digits, grouped 4-6-5
-        num = luhn_complete(rng.choice(["34", "37"]) + "".join(str(rng.randrange(10)) for _ in range(12)))
-        return f"{num[:4]} {num[4:10]} {num[10:]}"
-    prefix = "4" if kind == 0 else str(rng.randint(2221, 2720))
-    num = luhn_complete(prefix + "".join(str(rng.randrange(10)) for _ in range(15 - len(prefix))))
-    sep = rng.choice([" ", "-", "", "."])
-    return sep.join(num[i:i + 4] for i in range(0, 16, 4))
+    """Mastercard numbers from the 2-series (2221-2720); "." also groups the digits."""
+    return dirt.fake_card(rng, (2221, 2720), (" ", "-", "", "."))
 
 
 def fake_ip(rng: random.Random) -> str:
@@ -401,18 +373,12 @@ def fake_ip(rng: random.Random) -> str:
     return f"{['192.0.2', '198.51.100', '203.0.113'][kind]}.{rng.randint(1, 254)}"
 
 
+PII_MAKERS = {"email": fake_email, "phone": fake_phone, "card": fake_card, "ip": fake_ip}
+
+
 def insert_pii(rng: random.Random, text: str, lang: str) -> tuple[str, dict[str, int]]:
-    """Insert 2..8 PII sentences between the paragraphs of a real document."""
-    tpl = PII_TEMPLATES.get(lang, PII_TEMPLATES["en"])
-    counts = {"email": 0, "phone": 0, "card": 0, "ip": 0}
-    makers = {"email": fake_email, "phone": fake_phone, "card": fake_card, "ip": fake_ip}
-    pars = text.split("\n\n")
-    for _ in range(rng.randint(2, 8)):
-        kind = rng.choice(sorted(counts))
-        sentence = tpl[kind].format(**{kind: makers[kind](rng), "exp": f"{rng.randint(1, 12):02d}/{rng.randint(26, 32)}"})
-        pars.insert(rng.randint(1, len(pars)), sentence)
-        counts[kind] += 1
-    return "\n\n".join(pars), counts
+    """Insert 2..8 PII sentences between the paragraphs of a real document (cards expire 2026-2032)."""
+    return dirt.insert_pii(rng, text, lang, PII_TEMPLATES, PII_MAKERS, (26, 32))
 
 
 # --- near duplicates ------------------------------------------------------------------------------
@@ -423,28 +389,12 @@ NEAR_FOOTERS = ("Found on {site}", "Filed under {w1} / {w2}", "Updated {date}", 
                 "Mirror: {site}", "Permalink · Report")
 
 
+def _dotted_date(rng: random.Random) -> str:
+    return f"{rng.randint(1, 28)}.{rng.randint(1, 12)}.20{rng.randint(15, 24)}"
+
+
 def near_duplicate(rng: random.Random, text: str, target: float) -> tuple[str, float, int]:
-    """A copy of `text` with a new header/footer and word edits (dirt.py's edit rules),
-    edited until its 5-word-shingle Jaccard with `text` is at or just below `target`.
-    Returns (new text, exact Jaccard, number of word edits)."""
-    words_pool = text.split()
-    fill = {"date": f"{rng.randint(1, 28)}.{rng.randint(1, 12)}.20{rng.randint(15, 24)}",
-            "name": rng.choice(NAMES).title(), "site": site(rng),
-            "w1": rng.choice(words_pool).lower(), "w2": rng.choice(words_pool).lower()}
-    header = rng.choice(NEAR_HEADERS).format(**fill)
-    footer = rng.choice(NEAR_FOOTERS).format(**fill)
-    tokens = re.split(r"(\s+)", text.strip())
-    if jaccard(text, f"{header}\n\n{text.strip()}\n\n{footer}") < target - 0.01:
-        header = footer = ""
-    edits = 0
-    cur = _render(header, tokens, footer)
-    base = shingles(text)
-    score = _set_jaccard(base, shingles(cur))
-    while score > target:
-        step = max(1, int((len(tokens) + 1) // 2 * (score - target) / 30))
-        for _ in range(step):
-            _edit(rng, tokens, words_pool)
-            edits += 1
-        cur = _render(header, tokens, footer)
-        score = _set_jaccard(base, shingles(cur))
-    return cur, score, edits
+    """dirt.near_duplicate (its word edits and Jaccard target) with this module's headers,
+    footers, names, hosts and day.month.year dates."""
+    return dirt.near_duplicate(rng, text, target, headers=NEAR_HEADERS, footers=NEAR_FOOTERS, names=NAMES,
+                               host=site, date=_dotted_date)

@@ -13,12 +13,15 @@ import random
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from sample_data.sources import MIN_WORDS, Source, SourceMissing, _dedup_units, _mostly_letters, pack, word_count
+from sample_data import sources
+from sample_data.sources import (
+    MIN_WORDS, Loader, Source, SourceMissing, _dedup_units, _mostly_letters, pack, word_count,
+)
 
 MAN_DIR = Path("/usr/share/man")
 INFO_DIR = Path("/usr/share/info")
@@ -35,14 +38,9 @@ INSTALL_HINT = (
 )
 
 
-def _missing(what: str, package: str) -> SourceMissing:
-    return SourceMissing(f"{what} not found (package {package}); {INSTALL_HINT}")
-
-
-def _require(path: Path, package: str) -> Path:
-    if not path.exists():
-        raise _missing(str(path), package)
-    return path
+# sources.py's checks, with this corpus's install command.
+_missing = partial(sources.missing, hint=INSTALL_HINT)
+_require = partial(sources._require, hint=INSTALL_HINT)
 
 
 def _version(package: str) -> str:
@@ -376,9 +374,6 @@ def load_dict(name: str, package: str, licence: str, rng: random.Random, seen: s
 
 
 # --- the registry ----------------------------------------------------------------------------------
-
-Loader = Callable[[random.Random, set[str]], Source]
-
 
 def cross_loaders() -> list[tuple[str, Loader]]:
     """(name, loader) for every cross-corpus source, in a fixed order (determinism)."""

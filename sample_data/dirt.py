@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sample_data.sources import LegacyText, word_count
@@ -47,9 +47,11 @@ _CJK_RUN = re.compile(r"[\u4e00-\u9fff\u3040-\u30ff]{2,4}")
 
 @dataclass
 class Material:
-    """Real paragraphs per language, for junk that wraps or quotes real text."""
+    """Real paragraphs per language, for junk that wraps or quotes real text, and real
+    text in legacy encodings (the Vim tutors) for mojibake."""
     paragraphs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # lang -> (text, source)
     last_source: str = ""  # the source of the paragraph handed out last, for the labels
+    legacy: Sequence[LegacyText] = ()
 
     def add(self, lang: str, doc: str, source: str) -> None:
         for par in doc.split("\n\n"):
@@ -101,8 +103,13 @@ def site(rng: random.Random) -> str:
     return f"{rng.choice(SITES)}.{rng.choice(TLDS)}"
 
 
+def url_words(rng: random.Random, text: str, n: int = 6, fallback: str = "p") -> list[str]:
+    """The text's first `n` lowercase ASCII words, for a URL path (a random token when it has none)."""
+    return re.findall(r"[a-z0-9]+", text[:300].lower())[:n] or [f"{fallback}{rng.randrange(10**6)}"]
+
+
 def url_for(rng: random.Random, text: str) -> str:
-    words = re.findall(r"[a-z0-9]+", text[:300].lower())[:6] or [f"p{rng.randrange(10**6)}"]
+    words = url_words(rng, text)
     return f"https://www.{site(rng)}/{rng.choice(['blog', 'news', 'wiki', 'forum', 'page', 'a'])}/{'-'.join(words)}"
 
 
@@ -188,14 +195,22 @@ SEO_WORDS = {
 }
 
 
-def seo_spam(rng: random.Random, mat: Material, lang: str) -> str:
-    mods = SEO_WORDS[lang if lang in SEO_WORDS else "en"]
+def spam_phrases(rng: random.Random, mat: Material, lang: str,
+                 modifiers: Mapping[str, list[str]] = SEO_WORDS) -> Callable[[], str]:
+    """A maker of keyword-spam phrases: real words of `lang` around one main keyword, mixed
+    with the language's SEO modifiers (English where it has none)."""
+    mods = modifiers[lang if lang in modifiers else "en"]
     kws = mat.keywords(rng, lang, rng.randint(3, 6))
     main = kws[0]
 
     def phrase() -> str:
         return " ".join(rng.sample([rng.choice(mods), rng.choice(kws), main, rng.choice(kws)], rng.randint(2, 4)))
 
+    return phrase
+
+
+def seo_spam(rng: random.Random, mat: Material, lang: str) -> str:
+    phrase = spam_phrases(rng, mat, lang)
     lines = [" | ".join(phrase().title() for _ in range(rng.randint(3, 5)))]
     for _ in range(rng.randint(4, 10)):
         lines.append(" ".join(phrase() for _ in range(rng.randint(6, 16))) + ".")
@@ -228,28 +243,27 @@ def link_farm(rng: random.Random, mat: Material, lang: str) -> str:
 _CP1252 = [bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256)]
 
 
+def cp1252_decode(data: bytes) -> str:
+    """Bytes read as Windows-1252, every byte a character."""
+    return "".join(map(_CP1252.__getitem__, data))
+
+
 def utf8_as_cp1252(text: str) -> str:
     """UTF-8 bytes read as Windows-1252: 'ü' becomes 'Ã¼'."""
-    return "".join(map(_CP1252.__getitem__, text.encode("utf-8")))
+    return cp1252_decode(text.encode("utf-8"))
 
 
 def _mis_decode(data: bytes, codec: str) -> str:
     if codec == "cp1252":
-        return "".join(map(_CP1252.__getitem__, data))
+        return cp1252_decode(data)
     return data.decode(codec, errors="replace")
 
 
 MOJIBAKE_LANGS = ("de", "fr", "es", "it", "pt", "ru", "zh", "ja")
 
 
-def mojibake(rng: random.Random, mat: Material, lang: str, tutors: Sequence[LegacyText]) -> tuple[str, str, str]:
-    """Returns (text, lang, how). Either real text taken through a wrong decode, or a Vim
-    tutor lesson in its legacy encoding (KOI8-R, EUC-JP, Big5...) read as UTF-8 or cp1252."""
-    if rng.random() < 0.35 and tutors:
-        legacy = rng.choice(list(tutors))
-        chunk = rng.choice(legacy.chunks)
-        codec = rng.choice(["utf-8", "cp1252"])
-        return _mis_decode(chunk, codec), legacy.lang, f"{legacy.name} ({legacy.encoding}) read as {codec}"
+def accented_paragraphs(rng: random.Random, mat: Material, lang: str) -> str:
+    """2..4 real paragraphs of `lang`, for a wrong decode to damage."""
     pars = []
     for _ in range(rng.randint(2, 4)):
         # Mostly-ASCII paragraphs survive a wrong decode unchanged; prefer ones that show it.
@@ -258,7 +272,19 @@ def mojibake(rng: random.Random, mat: Material, lang: str, tutors: Sequence[Lega
             if sum(ord(c) > 127 for c in par) >= 5:
                 break
         pars.append(par)
-    text = "\n\n".join(pars)
+    return "\n\n".join(pars)
+
+
+def mojibake(rng: random.Random, mat: Material, lang: str) -> tuple[str, str, str]:
+    """Returns (text, lang, how). Either real text taken through a wrong decode, or a Vim
+    tutor lesson (`mat.legacy`) in its legacy encoding (KOI8-R, EUC-JP, Big5...) read as
+    UTF-8 or cp1252."""
+    if rng.random() < 0.35 and mat.legacy:
+        legacy = rng.choice(list(mat.legacy))
+        chunk = rng.choice(legacy.chunks)
+        codec = rng.choice(["utf-8", "cp1252"])
+        return _mis_decode(chunk, codec), legacy.lang, f"{legacy.name} ({legacy.encoding}) read as {codec}"
+    text = accented_paragraphs(rng, mat, lang)
     how = rng.choice(["utf-8 read as cp1252", "utf-8 read as latin-1", "utf-8 read as cp1252 twice"])
     if how == "utf-8 read as latin-1":
         return text.encode("utf-8").decode("latin-1"), lang, how
@@ -288,13 +314,19 @@ LOREM = ("lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod 
 LOREM_OPENING = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua."
 
 
+def placeholder_paragraphs(rng: random.Random, opening: str, sentence: Callable[[], str]) -> list[str]:
+    """2..6 paragraphs of placeholder sentences, the first after a fixed opening."""
+    pars = [opening + " " + " ".join(sentence() for _ in range(rng.randint(2, 5)))]
+    pars += [" ".join(sentence() for _ in range(rng.randint(3, 7))) for _ in range(rng.randint(1, 5))]
+    return pars
+
+
 def lorem_ipsum(rng: random.Random, mat: Material, lang: str) -> str:
     def sentence() -> str:
         words = [rng.choice(LOREM) for _ in range(rng.randint(6, 16))]
         return " ".join(words).capitalize() + "."
 
-    pars = [LOREM_OPENING + " " + " ".join(sentence() for _ in range(rng.randint(2, 5)))]
-    pars += [" ".join(sentence() for _ in range(rng.randint(3, 7))) for _ in range(rng.randint(1, 5))]
+    pars = placeholder_paragraphs(rng, LOREM_OPENING, sentence)
     if rng.random() < 0.4:
         heads = ["Welcome to our website", "Our Services", "About the Company", "Latest News", "Sample Page"]
         pars = [p for pair in zip(rng.sample(heads, len(heads)), pars) for p in pair] + pars[len(heads):]
@@ -368,13 +400,15 @@ SHORT_UI = {
 }
 
 
-def short_fragment(rng: random.Random, mat: Material, lang: str) -> str:
+def short_fragment(rng: random.Random, mat: Material, lang: str,
+                   ui: Mapping[str, list[str]] = SHORT_UI) -> tuple[str, bool]:
+    """(text, is an interface string): an interface string of `ui`, or real text cut short."""
     if rng.random() < 0.5:
-        return rng.choice(SHORT_UI.get(lang, SHORT_UI["en"]))
+        return rng.choice(ui.get(lang, ui["en"])), True
     par = mat.paragraph(rng, lang, 400)
     if lang in CJK_LANGS:
-        return par[: rng.randint(4, 20)]
-    return " ".join(par.split()[: rng.randint(2, 12)])
+        return par[: rng.randint(4, 20)], False
+    return " ".join(par.split()[: rng.randint(2, 12)]), False
 
 
 # --- PII ------------------------------------------------------------------------------------
@@ -421,14 +455,16 @@ def luhn_valid(number: str) -> bool:
     return len(digits) >= 12 and total % 10 == 0
 
 
-def fake_card(rng: random.Random) -> str:
+def fake_card(rng: random.Random, mastercard: tuple[int, int] = (51, 55),
+              seps: Sequence[str] = (" ", "-", "")) -> str:
+    """A Luhn-valid card number: Visa, Mastercard (prefixes in the `mastercard` range) or Amex."""
     kind = rng.randrange(3)
     if kind == 2:  # 15-digit, grouped 4-6-5
         num = luhn_complete(rng.choice(["34", "37"]) + "".join(str(rng.randrange(10)) for _ in range(12)))
         return f"{num[:4]} {num[4:10]} {num[10:]}"
-    prefix = "4" if kind == 0 else str(rng.randint(51, 55))
+    prefix = "4" if kind == 0 else str(rng.randint(*mastercard))
     num = luhn_complete(prefix + "".join(str(rng.randrange(10)) for _ in range(15 - len(prefix))))
-    sep = rng.choice([" ", "-", ""])
+    sep = rng.choice(seps)
     return sep.join(num[i:i + 4] for i in range(0, 16, 4))
 
 
@@ -438,8 +474,8 @@ def fake_email(rng: random.Random) -> str:
     return f"{user}@{rng.choice(['example.com', 'example.org', 'example.net', 'mail.example'])}"
 
 
-def fake_phone(rng: random.Random) -> str:
-    fmt = rng.choice(PHONE_FORMATS)
+def fake_phone(rng: random.Random, formats: Sequence[str] = PHONE_FORMATS) -> str:
+    fmt = rng.choice(formats)
     return fmt.format(a3=rng.randint(201, 989), d4=f"{rng.randrange(10000):04d}", d3=f"{rng.randrange(1000):03d}",
                       d2=f"{rng.randrange(100):02d}")
 
@@ -452,15 +488,22 @@ def fake_ip(rng: random.Random) -> str:
     return f"{base}.{rng.randint(1, 254)}"
 
 
-def insert_pii(rng: random.Random, text: str, lang: str) -> tuple[str, dict[str, int]]:
-    """Insert 2..8 PII sentences between the paragraphs of a real document."""
-    tpl = PII_TEMPLATES.get(lang, PII_TEMPLATES["en"])
+PiiMaker = Callable[[random.Random], str]
+PII_MAKERS: dict[str, PiiMaker] = {"email": fake_email, "phone": fake_phone, "card": fake_card, "ip": fake_ip}
+
+
+def insert_pii(rng: random.Random, text: str, lang: str, templates: Mapping[str, dict[str, str]] = PII_TEMPLATES,
+               makers: Mapping[str, PiiMaker] = PII_MAKERS, exp_years: tuple[int, int] = (25, 31),
+               ) -> tuple[str, dict[str, int]]:
+    """Insert 2..8 PII sentences (`templates` of the language, else English, filled by
+    `makers`; cards expire in 20`exp_years`) between the paragraphs of a real document."""
+    tpl = templates.get(lang, templates["en"])
     counts = {"email": 0, "phone": 0, "card": 0, "ip": 0}
     pars = text.split("\n\n")
     for _ in range(rng.randint(2, 8)):
         kind = rng.choice(sorted(counts))
-        value = {"email": fake_email, "phone": fake_phone, "card": fake_card, "ip": fake_ip}[kind](rng)
-        sentence = tpl[kind].format(**{kind: value, "exp": f"{rng.randint(1, 12):02d}/{rng.randint(25, 31)}"})
+        value = makers[kind](rng)
+        sentence = tpl[kind].format(**{kind: value, "exp": f"{rng.randint(1, 12):02d}/{rng.randint(*exp_years)}"})
         pars.insert(rng.randint(1, len(pars)), sentence)
         counts[kind] += 1
     return "\n\n".join(pars), counts
@@ -474,16 +517,23 @@ NEAR_FOOTERS = ("Share this: Facebook Twitter Email", "Source: {site}", "Tags: {
                 "Last edited {date}", "Comments (3)", "Copyright {site}")
 
 
-def near_duplicate(rng: random.Random, text: str, target: float) -> tuple[str, float, int]:
-    """A copy of `text` with a new header/footer and small word edits, edited until its
-    5-word-shingle Jaccard with `text` is at or just below `target`.
+def _iso_date(rng: random.Random) -> str:
+    return f"20{rng.randint(15, 24)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+
+
+def near_duplicate(rng: random.Random, text: str, target: float, *, headers: Sequence[str] = NEAR_HEADERS,
+                   footers: Sequence[str] = NEAR_FOOTERS, names: Sequence[str] = NAMES,
+                   host: Callable[[random.Random], str] = site,
+                   date: Callable[[random.Random], str] = _iso_date) -> tuple[str, float, int]:
+    """A copy of `text` with a new header/footer (one of `headers` and `footers`, filled
+    with a date, a name, a host and words of the text) and small word edits, edited until
+    its 5-word-shingle Jaccard with `text` is at or just below `target`.
     Returns (new text, exact Jaccard, number of word edits)."""
     words_pool = text.split()
-    fill = {"date": f"20{rng.randint(15, 24)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-            "name": rng.choice(NAMES).title(), "site": site(rng),
+    fill = {"date": date(rng), "name": rng.choice(names).title(), "site": host(rng),
             "w1": rng.choice(words_pool).lower(), "w2": rng.choice(words_pool).lower()}
-    header = rng.choice(NEAR_HEADERS).format(**fill)
-    footer = rng.choice(NEAR_FOOTERS).format(**fill)
+    header = rng.choice(headers).format(**fill)
+    footer = rng.choice(footers).format(**fill)
     tokens = re.split(r"(\s+)", text.strip())  # words at even indices, whitespace at odd
     framed = f"{header}\n\n{text.strip()}\n\n{footer}"
     if jaccard(text, framed) < target - 0.01:

@@ -61,9 +61,14 @@ def word_count(text: str) -> int:
     return len(_CJK.sub(" ", text).split()) + cjk // 2
 
 
-def _require(path: Path, package: str) -> Path:
+def missing(what: str, package: str, hint: str = INSTALL_HINT) -> SourceMissing:
+    """The error for a file or program of a source package that is absent, with `hint` (how to install)."""
+    return SourceMissing(f"{what} not found (package {package}); {hint}")
+
+
+def _require(path: Path, package: str, hint: str = INSTALL_HINT) -> Path:
     if not path.exists():
-        raise SourceMissing(f"{path} not found (package {package}); {INSTALL_HINT}")
+        raise missing(str(path), package, hint)
     return path
 
 

@@ -2,73 +2,23 @@
 and shares neither ids, sources nor text with the sample corpus it is meant to check."""
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import json
 import random
 from collections import Counter, defaultdict
-from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
-import zstandard
 
 from curate import evaluation
+from tests.sample_helpers import SAMPLE_ROOT as ROOT
+from tests.sample_helpers import label_rows as read_label_rows
+from tests.sample_helpers import read_corpus, shingle_jaccard, shingles
 
-ROOT = Path(__file__).resolve().parent.parent / "sample_data"
 CROSS = ROOT / "cross"
 JUNK_TYPES = {"clean", "pii", "exact_dup", "near_dup", "boilerplate", "seo_spam", "link_farm", "mojibake",
               "repeated_lines", "lorem_ipsum", "number_table", "templated", "short_fragment"}
 LABEL_FIELDS = {"id", "junk_type", "lang", "dup_of", "jaccard", "source", "file", "detail", "pii", "line"}
 LANGS = ("en", "de", "fr", "es", "it", "ru", "ja", "zh")
-
-
-def _jsonl(data: bytes) -> list[dict]:
-    return [json.loads(line) for line in data.decode("utf-8").split("\n") if line.strip()]
-
-
-def read_cross(corpus: Path) -> dict[str, tuple[str, str]]:
-    """id -> (text, file) for every good record, read with the standard formats only."""
-    out: dict[str, tuple[str, str]] = {}
-
-    def add(doc_id: str, text: str, file: str) -> None:
-        assert doc_id not in out, f"duplicate id {doc_id}"
-        out[doc_id] = (text, file)
-
-    for rec in _jsonl(gzip.decompress((corpus / "web-000.jsonl.gz").read_bytes())):
-        add(rec["id"], rec["text"], "web-000.jsonl.gz")
-    with zstandard.ZstdDecompressor().stream_reader(open(corpus / "web-001.jsonl.zst", "rb")) as fh:
-        for rec in _jsonl(fh.read()):
-            add(rec["id"], rec["text"], "web-001.jsonl.zst")
-    for rec in pq.read_table(corpus / "forum.parquet").to_pylist():
-        add(rec["id"], rec["text"], "forum.parquet")
-    with io.TextIOWrapper(gzip.open(corpus / "notes.csv.gz"), encoding="utf-8", newline="") as fh:
-        for rec in csv.DictReader(fh):
-            add(rec["id"], rec["text"], "notes.csv.gz")
-    for line in (corpus / "broken.jsonl").read_bytes().split(b"\n"):
-        try:
-            rec = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            continue
-        if isinstance(rec, dict) and isinstance(rec.get("text"), str) and rec["text"].strip():
-            add(rec["id"], rec["text"], "broken.jsonl")
-    return out
-
-
-def _labels(path: Path) -> list[dict]:
-    return _jsonl(gzip.decompress(path.read_bytes()))
-
-
-def shingles(text: str) -> set[tuple[str, ...]]:
-    """The README's definition, re-implemented: lowercased whitespace words, 5-word shingles."""
-    w = text.lower().split()
-    return {tuple(w)} if 0 < len(w) < 5 else {tuple(w[i:i + 5]) for i in range(len(w) - 4)}
-
-
-def jaccard(a: str, b: str) -> float:
-    sa, sb = shingles(a), shingles(b)
-    return 1.0 if not sa and not sb else len(sa & sb) / len(sa | sb)
 
 
 def _real_source(source: str) -> str | None:
@@ -79,12 +29,12 @@ def _real_source(source: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def corpus() -> dict[str, tuple[str, str]]:
-    return read_cross(CROSS / "corpus")
+    return read_corpus(CROSS / "corpus")
 
 
 @pytest.fixture(scope="module")
 def label_rows() -> list[dict]:
-    return _labels(CROSS / "labels.jsonl.gz")
+    return read_label_rows(CROSS / "labels.jsonl.gz")
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +44,7 @@ def labels(label_rows) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def sample_labels() -> list[dict]:
-    return _labels(ROOT / "labels.jsonl.gz")
+    return read_label_rows(ROOT / "labels.jsonl.gz")
 
 
 def test_every_record_has_exactly_one_label(corpus, label_rows, labels):
@@ -141,7 +91,7 @@ def test_enough_clean_unique_english(corpus, label_rows):
 
 def test_labels_load_with_curate_evaluation():
     table = evaluation.load_labels(CROSS / "labels.jsonl.gz")
-    assert table.num_rows == len(_labels(CROSS / "labels.jsonl.gz"))
+    assert table.num_rows == len(read_label_rows(CROSS / "labels.jsonl.gz"))
 
 
 def test_duplicates_point_at_clean_originals_and_jaccard_is_exact(corpus, labels):
@@ -153,7 +103,7 @@ def test_duplicates_point_at_clean_originals_and_jaccard_is_exact(corpus, labels
             assert r["jaccard"] == 1.0
     near = [r for r in dups if r["junk_type"] == "near_dup"]
     for r in random.Random(0).sample(near, min(60, len(near))):
-        assert abs(jaccard(corpus[r["id"]][0], corpus[r["dup_of"]][0]) - r["jaccard"]) < 1e-9, r["id"]
+        assert abs(shingle_jaccard(corpus[r["id"]][0], corpus[r["dup_of"]][0]) - r["jaccard"]) < 1e-9, r["id"]
         assert 0.55 <= r["jaccard"] < 1.0
 
 

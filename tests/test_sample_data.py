@@ -1,59 +1,20 @@
 """The committed sample data parses, agrees with its labels, and the generator is deterministic."""
 from __future__ import annotations
 
-import csv
 import gzip
 import json
 import re
 from collections import Counter
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-ROOT = Path(__file__).resolve().parent.parent / "sample_data"
+from tests.sample_helpers import SAMPLE_ROOT as ROOT, jsonl_lines, read_corpus, read_labels, shingle_jaccard
+
 CORPUS = ROOT / "corpus"
 REQUIRED_LANGS = ("en", "de", "fr", "es", "zh", "ru", "ja")
 MIN_CLEAN_PER_LANG = 50
-
-
-def _jsonl_lines(data: bytes) -> list[dict]:
-    return [json.loads(line) for line in data.decode("utf-8").split("\n") if line.strip()]
-
-
-def read_corpus(corpus: Path) -> dict[str, tuple[str, str]]:
-    """id -> (text, file) for every good record, read with nothing but the standard formats."""
-    out: dict[str, tuple[str, str]] = {}
-
-    def add(doc_id: str, text: str, file: str) -> None:
-        assert doc_id not in out, f"duplicate id {doc_id}"
-        out[doc_id] = (text, file)
-
-    for rec in _jsonl_lines(gzip.decompress((corpus / "web-000.jsonl.gz").read_bytes())):
-        add(rec["id"], rec["text"], "web-000.jsonl.gz")
-    with zstandard.ZstdDecompressor().stream_reader(open(corpus / "web-001.jsonl.zst", "rb")) as fh:
-        for rec in _jsonl_lines(fh.read()):
-            add(rec["id"], rec["text"], "web-001.jsonl.zst")
-    for rec in pq.read_table(corpus / "forum.parquet").to_pylist():
-        add(rec["id"], rec["text"], "forum.parquet")
-    with open(corpus / "notes.csv", encoding="utf-8", newline="") as fh:
-        for rec in csv.DictReader(fh):
-            add(rec["id"], rec["text"], "notes.csv")
-    for path in sorted((corpus / "pages").glob("*.txt")):
-        add(path.stem, path.read_text(encoding="utf-8"), f"pages/{path.name}")
-    for line in (corpus / "broken.jsonl").read_bytes().split(b"\n"):
-        try:
-            rec = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            continue
-        if isinstance(rec, dict) and isinstance(rec.get("text"), str) and rec["text"].strip():
-            add(rec["id"], rec["text"], "broken.jsonl")
-    return out
-
-
-def read_labels(path: Path) -> dict[str, dict]:
-    return {row["id"]: row for row in _jsonl_lines(gzip.decompress(path.read_bytes()))}
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +25,6 @@ def corpus() -> dict[str, tuple[str, str]]:
 @pytest.fixture(scope="module")
 def labels() -> dict[str, dict]:
     return read_labels(ROOT / "labels.jsonl.gz")
-
-
-def shingle_jaccard(a: str, b: str) -> float:
-    """Independent re-implementation of the README's definition (5-word, lowercased, whitespace)."""
-    def sh(t: str) -> set:
-        w = t.lower().split()
-        return {tuple(w)} if 0 < len(w) < 5 else {tuple(w[i:i + 5]) for i in range(len(w) - 4)}
-    sa, sb = sh(a), sh(b)
-    return 1.0 if not sa and not sb else len(sa & sb) / len(sa | sb)
 
 
 def test_every_good_record_has_a_label_and_every_label_a_record(corpus, labels):
@@ -146,7 +98,7 @@ def test_pii_documents_hold_their_planted_pii(corpus, labels):
 
 
 def test_reference_is_clean_multilingual_and_disjoint_from_the_corpus(corpus):
-    ref = _jsonl_lines(gzip.decompress((ROOT / "reference.jsonl.gz").read_bytes()))
+    ref = jsonl_lines(gzip.decompress((ROOT / "reference.jsonl.gz").read_bytes()))
     assert len(ref) >= 2000
     langs = Counter(r["lang"] for r in ref)
     assert all(langs[lang] >= 50 for lang in REQUIRED_LANGS), langs

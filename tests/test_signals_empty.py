@@ -41,8 +41,10 @@ def test_each_scorer_defines_blank_documents(family):
 
 def test_score_texts_on_blanks_mixed_with_text():
     df = score_texts([*BLANKS, "A real sentence sits here."])
-    _assert_defined(df.drop("quality"))
+    _assert_defined(df.drop("quality", "common_line_char_frac"))
     assert df["quality"].null_count() == df.height  # no model given
+    # corpus-level: filled in the store after scoring (tests/test_common_lines.py)
+    assert df["common_line_char_frac"].null_count() == df.height
     assert df["lang"].to_list()[: len(BLANKS)] == ["und"] * len(BLANKS)
     assert df["word_count"].to_list()[: len(BLANKS)] == [0] * len(BLANKS)
 

@@ -1,5 +1,9 @@
 """Which lines of a document made it fail a rule, and documents as escaped HTML for the pages.
 
+Nothing a document holds is ever interpreted on a page: its text becomes escaped HTML with
+every line break turned into <br> (for st.html, which runs no Markdown), and an id, a reason or
+a file name that has to sit in Markdown (a label, a caption) goes through md_literal or md_code.
+
 The scorers work on whole batches in polars and keep no per-line flags, so this module
 re-applies each line-level rule to one document's lines. The predicates follow the scorers'
 definitions (C4's javascript/policy/lorem lines, Gopher's bullets/ellipses/repeats, FineWeb's
@@ -12,13 +16,47 @@ import html
 import re
 from collections.abc import Callable, Iterable
 
+from curate.signals import pii
 from curate.signals.c4 import POLICY_PHRASES
-from curate.signals.pii import CARD_RE, EMAIL_RE, IP_RE, PHONE_RE
 
 _TERMINAL = tuple(".!?。！？؟।॥…\"'”’»」』）)")
 _BULLET = re.compile(r"^\s*[•\-*‣◦▪●·]")
 _ELLIPSIS_END = re.compile(r"(?:\.\.\.|…)\s*$")
 _SUFFIXES = ("_below_min", "_above_max", "_not_allowed")
+# Every line separator str.splitlines() honours, as the scorers split lines (signals/text.py).
+_LINE_BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_ASCII_PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def split_lines(text: str) -> list[str]:
+    """The text's lines, split on "\n" after every other line break became one."""
+    return _LINE_BREAKS.sub("\n", text).split("\n")
+
+
+def md_literal(value: object) -> str:
+    """`value` as Markdown that renders as exactly its characters: ASCII punctuation is
+    backslash-escaped (CommonMark's escapes; this also stops links, images, HTML, emphasis,
+    Streamlit's :color[...] directives and $math$), line breaks become spaces. "_" and "-"
+    between letters or digits stay as they are (they mark nothing there), so ids and reason
+    codes read the same."""
+    text = " ".join(split_lines(str(value)))
+    out = []
+    for i, ch in enumerate(text):
+        if ch in _ASCII_PUNCT and not (ch in "_-" and 0 < i < len(text) - 1 and text[i - 1].isalnum()
+                                       and text[i + 1].isalnum()):
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def md_code(value: object) -> str:
+    """`value` as a Markdown code span: literal whatever it holds (the fence is longer than
+    any run of backticks inside it)."""
+    text = " ".join(split_lines(str(value)))
+    longest = max((len(m) for m in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}"
 
 
 def _repeats(lines: list[str]) -> set[int]:
@@ -64,10 +102,7 @@ _RULES: dict[str, Callable[[list[str]], set[int]]] = {
     "gopher_hash_word_ratio": _each(lambda s: "#" in s),
     "replacement_char_frac": _each(lambda s: "\ufffd" in s),
     "control_char_frac": _pattern(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"),
-    "pii_email_count": _pattern(EMAIL_RE),
-    "pii_ip_count": _pattern(IP_RE),
-    "pii_phone_count": _pattern(PHONE_RE),
-    "pii_card_count": _pattern(CARD_RE),
+    **{name: _each(lambda s, n=name: bool(pii.pii_spans(s, n))) for name, _, _ in pii.KINDS},
 }
 
 
@@ -86,14 +121,15 @@ def offending_lines(text: str, reason: str | None) -> set[int]:
     rule = _RULES.get(signal_of(reason) or "")
     if rule is None:
         return set()
-    return rule(text.split("\n"))
+    return rule(split_lines(text))
 
 
 def highlight_html(text: str, lines: set[int], max_chars: int = 5000) -> str:
-    """The text as escaped HTML, offending lines wrapped in <mark>; safe to render as HTML."""
+    """The text as escaped HTML, offending lines wrapped in <mark>, no raw line break left;
+    safe to render as HTML (st.html), never as Markdown."""
     shown = text[:max_chars]
     out = []
-    for i, line in enumerate(shown.split("\n")):
+    for i, line in enumerate(split_lines(shown)):
         esc = html.escape(line) or "&nbsp;"
         out.append(f'<mark style="background:#ffd54f">{esc}</mark>' if i in lines else esc)
     more = f"<br><i>… {len(text) - max_chars:,} more characters</i>" if len(text) > max_chars else ""

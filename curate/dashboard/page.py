@@ -28,7 +28,7 @@ from curate.dashboard.explorer import (
     save_recipe,
     signal_ranges,
 )
-from curate.dashboard.highlight import highlight_html, offending_lines, samples_html
+from curate.dashboard.highlight import highlight_html, md_code, md_literal, offending_lines, samples_html
 from curate.dashboard.source import StoreUnavailable, StoreView, ViewChanged, file_stats, probe, read_store
 from curate.recipes import RecipeError, Rule, load_recipe, parse_recipe, shipped_recipe_names
 from curate.signals import REGISTRY
@@ -217,10 +217,10 @@ def _examples(s: Store, p: qp.Params) -> None:
         st.info("This slice drops nothing.")
     for row in rows:
         lines = offending_lines(row["text"], row["reason"])
-        with st.expander(f"{row['doc_id']} — {row['reason']}" + (f" — {len(lines)} offending line(s) marked"
-                                                                     if lines else "")):
-            st.markdown(highlight_html(row["text"], lines), unsafe_allow_html=True)
-            st.caption(f"link: ?page=audit&doc={row['doc_id']}")
+        with st.expander(f"{md_literal(row['doc_id'])} — {md_literal(row['reason'])}"
+                         + (f" — {len(lines)} offending line(s) marked" if lines else "")):
+            st.html(highlight_html(row["text"], lines))
+            st.caption(f"link: {md_code('?page=audit&doc=' + str(row['doc_id']))}")
 
 
 def _document(s: Store, doc_id: str) -> None:
@@ -229,17 +229,17 @@ def _document(s: Store, doc_id: str) -> None:
         st.warning(f"No document {qp.shown(doc_id)} in this store.")
         return
     _set_param("doc", doc_id)
-    st.markdown(f"**Document `{doc['doc_id']}`** — source `{doc['source_id']}`, record {doc['record_no']}, "
-                f"{doc['n_bytes']:,} bytes")
+    st.markdown(f"**Document {md_code(doc['doc_id'])}** — source {md_code(doc['source_id'])}, "
+                f"record {md_literal(doc['record_no'])}, {doc['n_bytes']:,} bytes")
     decisions = doc["decisions"]
     dropped = [d for d in decisions if not d[2]]
     if decisions:
         st.dataframe([{"slice": n, "slice_id": sid, "kept": k, "reason": r} for n, sid, k, r in decisions],
                      hide_index=True)
     reason = dropped[0][3] if dropped else None
-    st.markdown(highlight_html(doc["text"], offending_lines(doc["text"], reason)), unsafe_allow_html=True)
+    st.html(highlight_html(doc["text"], offending_lines(doc["text"], reason)))
     if reason:
-        st.caption(f"marked: lines counted against `{reason}` (slice {dropped[0][1]})")
+        st.caption(f"marked: lines counted against {md_code(reason)} (slice {md_literal(dropped[0][1])})")
     with st.expander("signals"):
         st.dataframe([{"signal": k, "value": v} for k, v in doc["signals"].items()], hide_index=True)
 
@@ -364,7 +364,7 @@ def _explorer(s: Store, p: qp.Params) -> None:
             with col:
                 st.markdown(f"**{'Kept' if kept else 'Dropped'} (sample)**")
                 if picked:
-                    st.markdown(samples_html(picked), unsafe_allow_html=True)
+                    st.html(samples_html(picked))
                 else:
                     st.caption("none")
 
@@ -380,7 +380,7 @@ def _explorer(s: Store, p: qp.Params) -> None:
         if c1.button("Save recipe", key="ex_save", disabled=not name):
             try:
                 path = save_recipe(settings, name, s.db.parent, overwrite=overwrite)
-                st.success(f"saved {path} — build it with `curate slice {path}`")
+                st.success(f"saved {md_code(path)} — build it with {md_code(f'curate slice {path}')}")
             except (ValueError, FileExistsError, OSError) as exc:
                 st.error(str(exc))
         c2.download_button("Download YAML", recipe_yaml, file_name=f"{name or 'explorer'}.yaml",
@@ -424,10 +424,10 @@ def page_compare(s: Store, p: qp.Params) -> None:
     chosen = st.multiselect("Slices", trained, key="cmp_slices")
     gens = s("generations", prompt_no, chosen)
     if chosen:
-        st.markdown(f"**Prompt:** {dict((n, pr) for n, pr, _ in prompt_rows)[prompt_no]}")
+        st.markdown(f"**Prompt:** {md_literal(dict((n, pr) for n, pr, _ in prompt_rows)[prompt_no])}")
         for col, sid in zip(st.columns(len(chosen)), chosen):
             with col:
-                st.markdown(f"**{sid}**")
+                st.markdown(f"**{md_literal(sid)}**")
                 for _, row in gens[gens.slice_id == sid].iterrows():
                     junk = " — junk" if row["junk"] else ""
                     quality = "" if row["quality"] is None else f" — quality {row['quality']:.2f}"
@@ -452,7 +452,7 @@ def page_validation(s: Store, p: qp.Params) -> None:
     st.dataframe(checks, hide_index=True, width="stretch")
     docs = vals.loc[vals.slice_id == slice_id, "docs_path"].dropna()
     if not docs.empty:
-        st.caption(f"Data Docs: {docs.iloc[0]}")
+        st.caption(f"Data Docs: {md_code(docs.iloc[0])}")
 
 
 def page_runs(s: Store, p: qp.Params) -> None:
@@ -476,7 +476,7 @@ def main() -> None:
     st.set_page_config(page_title="curate", layout="wide")
     db = store_path()
     st.sidebar.title("curate")
-    st.sidebar.caption(f"store: {db}")
+    st.sidebar.caption(f"store: {md_code(db)}")
     try:
         s = Store(db)
     except StoreUnavailable as exc:

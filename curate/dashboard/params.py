@@ -9,6 +9,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from curate.dashboard.highlight import md_literal
+
 PAGES = {
     "audit": "Corpus audit",
     "explorer": "Settings explorer",
@@ -21,10 +23,11 @@ MAX_LEN = 200
 
 
 def shown(value: object) -> str:
-    """A hostile value made safe to echo in a message: truncated, quoted, no markup."""
+    """A hostile value made safe to echo in a message (st.warning renders Markdown): truncated,
+    quoted, every Markdown character escaped."""
     text = str(value)
     text = text[:40] + ("…" if len(text) > 40 else "")
-    return repr(text).replace("`", "'").replace("<", "‹").replace(">", "›")
+    return md_literal(repr(text).replace("`", "'").replace("<", "‹").replace(">", "›"))
 
 
 @dataclass(frozen=True)

@@ -216,6 +216,9 @@ def score_ray(
     finally:
         if not opts.keep_work_dir:
             shutil.rmtree(work, ignore_errors=True)
+    from curate.dedup.lines import update_common_lines
+
+    update_common_lines(con)  # corpus-level, in the store: the same SQL as the local engine
     return jobs.ScoreReport(n, stale, SIGNALS_VERSION, qarg, time.perf_counter() - t0)
 
 

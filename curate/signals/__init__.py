@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from curate.signals import c4, encoding, fineweb, gopher, langid, pii, quality, shape
+from curate.signals import c4, corpus, encoding, fineweb, gopher, langid, pii, quality, shape
 from curate.signals.batch import Batch
 from curate.signals.pii import redact_pii
 from curate.signals.registry import Signal, SignalRegistry
@@ -46,6 +46,7 @@ REGISTRY = SignalRegistry(
         *pii.SIGNALS,
         *langid.SIGNALS,
         *quality.SIGNALS,
+        *corpus.SIGNALS,
     ]
 )
 SIGNALS_VERSION: str = REGISTRY.version_hash()
@@ -93,7 +94,8 @@ def score_texts(
         encoding.score(b),
         pii.score(b),
         pl.DataFrame({"lang": pl.Series(langs, dtype=pl.String), "lang_score": lang_scores}),
-        quality.score(b, quality_model),
+        quality.score(b, quality_model, langs),
+        corpus.score(b),
     ]
     df = pl.concat(parts, how="horizontal")
     if df.columns != list(schema):

@@ -8,6 +8,9 @@ policy phrases are those of the reference implementation (TensorFlow Datasets' c
 which datatrove and dolma follow. We score the page and never rewrite it, so the line rules
 become "sentences in the lines C4 would keep" plus descriptive line fractions.
 
+Terminal punctuation is the source's: a line ends in ".", "!", "?" or a quote ('"', and "'"
+as datatrove has it); a line ending in ")" or "]" is not kept, whatever stands before it.
+
 Multilingual: CJK full stops (。！？) and closing quotes count as terminal punctuation, words
 are text.py words (so a Chinese line has one word per character), and sentences end at
 any Unicode Sentence_Terminal character.
@@ -29,7 +32,12 @@ POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cooki
 
 _CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
 _CLOSERS = "\"'”’»」』）)"
-_TERMINAL_END = r"(?:\p{Sentence_Terminal}|[" + _CLOSERS + r"])$"
+# C4 keeps a line that ends in a terminal mark: TFDS c4_utils' ".", "?", "!" and '"' (datatrove
+# adds "'"), so a quote closing a sentence counts and a bracket does not: "(see below)" and
+# even "(see below.)" end in ")" and are dropped, as in the source. The multilingual mark is
+# any Sentence_Terminal; the quotes are their typographic and CJK forms.
+_QUOTES = "\"'”’»」』"
+_TERMINAL_END = r"[\p{Sentence_Terminal}" + _QUOTES + r"]$"
 _ELLIPSIS_END = r"(?:\.\.\.|…)$"
 # A full stop right after a digit ("1. Install", "v2.") numbers a list item, not a sentence.
 # French typography puts a space before "!" and "?" ("Bonjour !"): such a mark still ends a
@@ -46,10 +54,13 @@ def _s(name, dtype, meaning, lo, hi, dmin=None, dmax=None, version="v1") -> Sign
 
 SIGNALS = (
     # v2: "!" and "?" after a space (French typography) end a sentence.
+    # v3 (and v2 of the two fractions): a line ending in a closing bracket is not terminal.
     _s("c4_sentence_count", "BIGINT", "sentences in the lines C4 keeps (page dropped below 5)", 0, None, MIN_SENTENCES,
+       version="v3"),
+    _s("c4_kept_line_frac", "DOUBLE", "fraction of non-blank lines that pass all C4 line rules", 0, 1,
        version="v2"),
-    _s("c4_kept_line_frac", "DOUBLE", "fraction of non-blank lines that pass all C4 line rules", 0, 1),
-    _s("c4_terminal_punct_line_frac", "DOUBLE", "fraction of lines ending in terminal punctuation", 0, 1),
+    _s("c4_terminal_punct_line_frac", "DOUBLE", "fraction of lines ending in terminal punctuation or a quote", 0, 1,
+       version="v2"),
     _s("c4_javascript_line_count", "BIGINT", "lines mentioning 'javascript' (C4 removes them)", 0, None),
     _s("c4_policy_line_count", "BIGINT", "lines with cookie / terms-of-use phrases (C4 removes them)", 0, None),
     _s("c4_lorem_ipsum_count", "BIGINT", "occurrences of 'lorem ipsum' (C4 drops the page)", 0, None, None, 0),

@@ -6,10 +6,19 @@ lines (the paper's figure; datatrove's FineWebQualityFilter ships 0.01). FineWeb
 also drops list-like documents with more than 0.3 newlines per word (datatrove's
 `new_line_ratio` default, used to build FineWeb).
 
+Bounds: FineWeb's rules are strict where the registry's are inclusive (a recipe keeps
+min <= value <= max). "Drop at <= 0.12" is therefore published as min = the next double
+above 0.12 (0.12000000000000001): a document at exactly 12 % is dropped, as datatrove's
+`ratio <= line_punct_thr` drops it, and every fraction above 12 % is kept (k/n is correctly
+rounded, so no fraction over 0.12 with n < 10**15 lines rounds down to 0.12). A recipe's
+own `{min: 0.12}` keeps 12 %. The "> 67 %" and "> 10 %" rules already match `max`.
+
 Multilingual: "short" is 12 characters for zh/ja (a CJK character carries what 2-3 Latin
 letters do); punctuation is any Unicode Sentence_Terminal character.
 """
 from __future__ import annotations
+
+import math
 
 import polars as pl
 
@@ -24,8 +33,11 @@ def _s(name, meaning, lo, hi, dmin=None, dmax=None, per_language=False) -> Signa
     return Signal(name, "fineweb", "v1", "DOUBLE", meaning, lo, hi, _SRC, dmin, dmax, per_language)
 
 
+# FineWeb drops a document when <= 12 % of its lines end in punctuation (see Bounds above).
+PUNCT_LINE_MIN = math.nextafter(0.12, 1.0)
+
 SIGNALS = (
-    _s("fineweb_punct_line_frac", "fraction of lines ending in sentence-final punctuation", 0, 1, 0.12),
+    _s("fineweb_punct_line_frac", "fraction of lines ending in sentence-final punctuation", 0, 1, PUNCT_LINE_MIN),
     _s(
         "fineweb_short_line_frac",
         "fraction of lines of <= 30 characters (<= 12 for zh/ja)", 0, 1, None, 0.67, True,

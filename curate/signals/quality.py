@@ -85,6 +85,8 @@ class QualityModel:
         self.max_tokens = int(meta.get("params", {}).get("max_tokens", QualityParams.max_tokens))
         points = meta.get("calibration")
         self._points = np.asarray(points, dtype=np.float64) if points else None
+        self._points_by_lang = {lang: np.asarray(p, dtype=np.float64)
+                                for lang, p in (meta.get("calibration_by_lang") or {}).items() if p}
 
     def predict_raw(self, texts: Sequence[str]) -> np.ndarray:
         """The classifier's P(clean) in [0, 1] per text; 0.0 for blank texts."""
@@ -97,21 +99,44 @@ class QualityModel:
                 out[i] = d[POSITIVE] if POSITIVE in d else 1.0 - d.get(NEGATIVE, 1.0)
         return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
 
-    def calibrate(self, raw: np.ndarray) -> np.ndarray:
-        """Raw scores -> the share of calibrating scores below them (identity without points)."""
+    def calibrate(self, raw: np.ndarray, langs: Sequence[str | None] | None = None) -> np.ndarray:
+        """Raw scores -> the share of calibrating scores below them (identity without points).
+
+        With `langs`, a document of a language that has points of its own is placed among
+        that language's clean documents (a minority language's clean text scores lower than
+        the majority's and would otherwise sit at the bottom of the common ranking).
+        """
         raw = np.asarray(raw, dtype=np.float64)
         if self._points is None:
             return raw
-        below = np.searchsorted(self._points, raw, side="left")  # points strictly below
-        return np.clip(below / len(self._points), 0.0, 1.0)
+        out = np.searchsorted(self._points, raw, side="left") / len(self._points)  # points strictly below
+        if langs is not None and self._points_by_lang:
+            langs = np.asarray([x or "" for x in langs], dtype=object)
+            for lang, points in self._points_by_lang.items():
+                rows = np.flatnonzero(langs == lang)
+                if len(rows):
+                    out[rows] = np.searchsorted(points, raw[rows], side="left") / len(points)
+        return np.clip(out, 0.0, 1.0)
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """The stored `quality` score per text: calibrated when the model has points; 0.0 for blank texts."""
-        return self.calibrate(self.predict_raw(texts))
+    def predict_proba(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> np.ndarray:
+        """The stored `quality` score per text: calibrated when the model has points (per
+        language when `langs` are given); 0.0 for blank texts."""
+        return self.calibrate(self.predict_raw(texts), langs)
+
+    def set_calibration(self, points: Sequence[float], by_lang: dict[str, Sequence[float]] | None = None) -> None:
+        """Calibrate from now on with these points (calibration_points), saved with the model."""
+        self.meta["calibration"] = list(points)
+        self.meta["calibration_by_lang"] = {k: list(v) for k, v in (by_lang or {}).items()}
+        self._points = np.asarray(points, dtype=np.float64) if len(points) else None
+        self._points_by_lang = {k: np.asarray(v, dtype=np.float64) for k, v in (by_lang or {}).items() if len(v)}
+        self._save_meta()
 
     def record_metrics(self, metrics: dict) -> None:
         """Save held-out figures into the model's .json beside it."""
         self.meta["heldout"] = metrics
+        self._save_meta()
+
+    def _save_meta(self) -> None:
         meta_path = self.path.with_suffix(".json")
         tmp = meta_path.with_name(meta_path.name + ".tmp")
         tmp.write_text(json.dumps(self.meta, indent=2, sort_keys=True), encoding="utf-8")
@@ -201,7 +226,8 @@ def evaluate_quality_model(
     }
 
 
-def score(b: Batch, model: QualityModel | None) -> pl.DataFrame:
+def score(b: Batch, model: QualityModel | None, langs: Sequence[str] | None = None) -> pl.DataFrame:
+    """`langs`: the language-ID codes stored as `lang` (the calibration is per language)."""
     if model is None:
         return pl.DataFrame({"quality": pl.Series([None] * b.n, dtype=pl.Float64)})
-    return pl.DataFrame({"quality": pl.Series(model.predict_proba(b.text.to_list()), dtype=pl.Float64)})
+    return pl.DataFrame({"quality": pl.Series(model.predict_proba(b.text.to_list(), langs), dtype=pl.Float64)})

@@ -20,6 +20,7 @@ FAMILIES = (
     "pii",
     "language",
     "quality",
+    "corpus",
 )
 DTYPES = ("DOUBLE", "BIGINT", "VARCHAR", "BOOLEAN")
 

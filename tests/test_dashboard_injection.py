@@ -1,0 +1,178 @@
+"""A document cannot inject into the dashboard: its text, id and reason reach a page only as
+plain text (escaped HTML through st.html, or escaped Markdown), never as Markdown or HTML that
+a browser would follow."""
+from __future__ import annotations
+
+import json
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit", reason="the dashboard needs the [app] extra (streamlit)")
+
+from curate import jobs, store  # noqa: E402
+from curate.dashboard.highlight import highlight_html, md_code, md_literal, samples_html, split_lines  # noqa: E402
+from curate.recipes import build_slice, parse_recipe  # noqa: E402
+from tests.dashboard_helpers import run_app  # noqa: E402
+
+EVIL = ("Short note.\r\r![t](http://127.0.0.1:9/track.png) [click](http://evil.example)\n\n"
+        "<img src=\"http://127.0.0.1:9/x.png\"> **bold** :red[red] $x^2$ <script>alert(1)</script>\u2028"
+        "www.evil.example\r\n\r\n<a href=\"http://evil.example\">a</a>")
+GOOD = ("The committee met on Tuesday to review the budget for the coming year, and the members agreed "
+        "that the library should stay open later in the evening during the winter months. ") * 2
+RECIPE = "name: inj\nfilters:\n  word_count: {min: 60}\n"
+ALLOWED_TAGS = {"div", "br", "mark", "p", "code", "b", "i"}
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag == "br":
+            self.text.append("\n")
+
+    def handle_data(self, data):
+        self.text.append(data.replace("\xa0", ""))
+
+
+def _parse(body: str) -> _Tags:
+    p = _Tags()
+    p.feed(body)
+    p.close()
+    return p
+
+
+@pytest.fixture(scope="module")
+def evil_store(tmp_path_factory) -> tuple[Path, str]:
+    tmp = tmp_path_factory.mktemp("inject")
+    src = tmp / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": "good-1", "text": GOOD + "One."}, {"id": "good-2", "text": GOOD + "Two."},
+        {"id": "[x](http://evil.example)", "text": EVIL}]), encoding="utf-8")
+    db = tmp / "store.duckdb"
+    jobs.ingest(db, [str(src)], jobs.IngestOptions(id_field="id"))
+    with store.open_store(db) as con:
+        jobs.score(con, db, workers=1)
+        res = build_slice(con, parse_recipe(RECIPE))
+        (doc_id,) = con.execute("SELECT doc_id FROM documents WHERE text = ?", [EVIL]).fetchone()
+    assert res.n_dropped == 1
+    return db, doc_id
+
+
+def test_highlight_html_leaves_no_line_break_and_no_tag_of_the_text():
+    body = highlight_html(EVIL, {1})
+    assert not any(ch in body for ch in "\r\n\u2028")  # a blank line would end an HTML block in Markdown
+    parsed = _parse(body)
+    assert {t for t, _ in parsed.tags} <= ALLOWED_TAGS
+    assert "".join(parsed.text) == "\n".join(split_lines(EVIL))
+    assert {t for t, _ in _parse(samples_html([("<b>id</b>", "r<i>", EVIL)])).tags} <= ALLOWED_TAGS
+
+
+def test_markdown_escapes_render_literally():
+    assert md_literal("[click](http://evil.example)") == r"\[click\]\(http\:\/\/evil\.example\)"
+    assert md_literal("5a17000000000000-000000007 gopher_dup_line_frac_above_max") == \
+        "5a17000000000000-000000007 gopher_dup_line_frac_above_max"
+    assert md_literal("_x_ *y*\r\r:red[z]") == r"\_x\_ \*y\*  \:red\[z\]"
+    assert md_code("a`b``c") == "``` a`b``c ```"
+
+
+def _assert_plain(at) -> list[str]:
+    """Every element of the run: the text only inside st.html bodies, escaped; no Markdown
+    source carries a link, an image or raw HTML of the document."""
+    bodies = [e.proto.body for e in at.get("html")]
+    for body in bodies:
+        parsed = _parse(body)
+        assert {t for t, _ in parsed.tags} <= ALLOWED_TAGS, parsed.tags
+        assert not any("href" in a or "src" in a for _, a in parsed.tags)
+    markdown = [m.value for m in (*at.markdown, *at.caption, *at.warning, *at.info)] + [e.label for e in at.expander]
+    for source in markdown:
+        assert not any(bad in source for bad in ("](", "http:", "<img", "<a ", "<script")), source
+    return bodies
+
+
+def test_audit_page_shows_the_document_as_plain_text(monkeypatch, evil_store):
+    db, doc_id = evil_store
+    at = run_app(monkeypatch, db, doc=doc_id)
+    bodies = _assert_plain(at)
+    shown = ["".join(_parse(b).text) for b in bodies]
+    assert "\n".join(split_lines(EVIL)) in shown  # the opened document, every character of it
+    assert any(doc_id in m.value for m in at.markdown)
+    assert any(doc_id in e.label for e in at.expander)  # and among the dropped examples
+
+
+def test_explorer_samples_show_the_document_as_plain_text(monkeypatch, evil_store):
+    db, _ = evil_store
+    at = run_app(monkeypatch, db, page="explorer")
+    bodies = _assert_plain(at)
+    assert any("![t](http://127.0.0.1:9/track.png)" in "".join(_parse(b).text) for b in bodies)
+
+
+def test_a_hostile_doc_param_is_an_escaped_message(monkeypatch, evil_store):
+    db, _ = evil_store
+    at = run_app(monkeypatch, db, doc="![t](http://127.0.0.1:9/t.png)")
+    warnings = [w.value for w in at.warning]
+    assert warnings and all("](" not in w for w in warnings), warnings
+
+
+# --- in a real browser ----------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def evil_server(evil_store):
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("no system Chromium: apt-get install -y chromium")
+    pytest.importorskip("playwright", reason="pip install playwright (the browser itself comes from apt)")
+    from curate.dashboard.launch import serve
+
+    try:
+        proc, url = serve(evil_store[0])
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("query", ["doc", "explorer"])
+def test_browser_fetches_nothing_and_shows_no_link(evil_server, evil_store, query):
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_app_browser import ARTIFACTS, _settle
+
+    db, doc_id = evil_store
+    path = f"/?doc={doc_id}" if query == "doc" else "/?page=explorer"
+    requested: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("request", lambda r: requested.append(r.url))
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.goto(f"{evil_server}{path}")
+        # Shown (innerText leaves out what is hidden, e.g. a closed expander), as its characters.
+        page.wait_for_function("t => document.body.innerText.includes(t)", arg="[click](http://evil.example)",
+                               timeout=30_000)
+        _settle(page)
+        if query == "doc":
+            for ex in page.locator('[data-testid="stExpander"] summary').all():
+                ex.click()
+            _settle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        main = page.locator('[data-testid="stMain"]')
+        assert main.locator("img").count() == 0
+        assert page.locator('a[href*="evil.example"]').count() == 0
+        assert page.locator('img[src*="127.0.0.1:9"]').count() == 0
+        assert page.locator("script", has_text="alert(1)").count() == 0
+        assert "![t](http://127.0.0.1:9/track.png)" in main.inner_text()
+        page.screenshot(path=str(ARTIFACTS / f"injection-{query}.png"), full_page=True)
+        browser.close()
+    assert not [u for u in requested if "127.0.0.1:9" in u or "evil.example" in u], requested
