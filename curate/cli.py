@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -217,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
+    previous = _on_sigterm_raise()
     try:
         return int(args.func(args))
     except CurateError as exc:
@@ -225,6 +227,27 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("curate: interrupted", file=sys.stderr)
         return int(ExitCode.FAILED)
+    except Terminated:
+        print("curate: terminated (SIGTERM); the run is recorded as failed", file=sys.stderr)
+        return int(ExitCode.FAILED)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(BaseException):
+    """SIGTERM (what systemd, Airflow and `timeout` send): unwinds like Ctrl-C, so the
+    recorded run is marked failed and every transaction rolls back."""
+
+
+def _on_sigterm_raise():
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding program): leave its handler alone
+        return None
 
 
 # --- commands -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from curate import store
 from curate.quality import quality_model_path
-from curate.errors import ExitCode, UsageError
+from curate.errors import CurateError, ExitCode, UsageError
 from curate.ingest import (FileResult, IngestOptions, IngestReport, display_path, expand_inputs, ingest_paths,
                            match_inputs, refuse_output_inside_inputs)
 
@@ -25,6 +25,7 @@ from curate.ingest import (FileResult, IngestOptions, IngestReport, display_path
 class RunContext:
     con: duckdb.DuckDBPyConnection
     run_id: int
+    publish: bool = True  # a run may decide its result must not be published (failed validation)
 
 
 @contextlib.contextmanager
@@ -51,7 +52,7 @@ def recorded_run(db: Path, command: str, args: dict, *, publish: bool = False) -
                 raise
         finally:
             con.close()
-        if ok and publish:
+        if ok and publish and ctx.publish:
             store.publish_snapshot(db)
 
 
@@ -328,8 +329,15 @@ def export_slice(con: duckdb.DuckDBPyConnection, slice_id: str, out_dir: Path, f
 
     if fmt not in ("parquet", "jsonl"):
         raise UsageError(f"export format must be parquet or jsonl, not {fmt!r}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / export_name(slice_id, fmt, redact=redact)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file, not a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the export folder {out_dir}: {exc.strerror or exc}") from exc
+    final = path_inside(out_dir, export_name(slice_id, fmt, redact=redact))
+    if final.is_dir():
+        raise UsageError(f"cannot export to {final}: a folder of that name is in the way")
     _remove_stale_temps(final)
     if final.exists():
         return final
@@ -347,11 +355,13 @@ def export_slice(con: duckdb.DuckDBPyConnection, slice_id: str, out_dir: Path, f
                         ("metadata", pa.string())])
     writer = pq.ParquetWriter(tmp, schema) if fmt == "parquet" else None
     fh = open(tmp, "w", encoding="utf-8") if fmt == "jsonl" else None
+    written = 0
     try:
         while True:
             rows = reader.fetchmany(batch_size)
             if not rows:
                 break
+            written += len(rows)
             if redact_fn is not None:
                 rows = [(a, *redact_fn(b, t, m)) for a, b, t, m in rows]  # doc_id is ours: kept
             if writer is not None:
@@ -360,12 +370,21 @@ def export_slice(con: duckdb.DuckDBPyConnection, slice_id: str, out_dir: Path, f
                 for a, b, t, m in rows:
                     fh.write(json.dumps({"doc_id": a, "id": b, "text": t,
                                          "metadata": json.loads(m) if m else None}, ensure_ascii=False) + "\n")
+    except BaseException:
+        for closing in (writer, fh):
+            if closing is not None:
+                closing.close()
+        tmp.unlink(missing_ok=True)
+        raise
     finally:
-        if writer is not None:
-            writer.close()
-        if fh is not None:
-            fh.close()
         reader.close()
+    if writer is not None:
+        writer.close()
+    if fh is not None:
+        fh.close()
+    if fmt == "parquet" and pq.read_metadata(tmp).num_rows != written:  # verified before it is published
+        tmp.unlink(missing_ok=True)
+        raise CurateError(f"export {final}: the written file does not hold the {written:,} documents; not published")
     os.replace(tmp, final)
     return final
 
@@ -551,12 +570,13 @@ def run_pipeline(
         if validate_slice:
             stage("validate")
             rep.validation = validate(con, db, recipe, rep.slice_id, ctx.run_id)
-        if out is not None:
+        invalid = rep.validation is not None and not rep.validation.success
+        if out is not None and not invalid:  # a slice that failed its suite is not published
             stage("export")
             for fmt in formats:
                 rep.exports.append(export_slice(con, rep.slice_id, out, fmt, redact=recipe.redact_pii))
+        ctx.publish = not invalid
         failed = bool(ing.failed)
-        invalid = rep.validation is not None and not rep.validation.success
         rep.exit_code = int(ExitCode.FAILED if failed else ExitCode.VALIDATION_FAILED if invalid else ExitCode.OK)
         store.finish_run(
             con, ctx.run_id, status="failed" if failed else "invalid" if invalid else "ok",

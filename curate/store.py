@@ -407,7 +407,13 @@ def writer_lock(path: Path | str) -> Iterator[None]:
     import fcntl
 
     lock_path = Path(str(path) + ".lock")
-    fh = open(lock_path, "a+")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)  # as connect() does for the store
+        fh = open(lock_path, "a+")
+    except OSError as exc:
+        from curate.errors import UsageError
+
+        raise UsageError(f"cannot use the store {path}: {exc.strerror or exc} ({lock_path.parent})") from exc
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -101,6 +101,9 @@ def test_validation_failure_exits_4(tmp_path, recipe):
     with store.open_store(db, read_only=True) as con:
         success, result = con.execute("SELECT success, result_json FROM validations").fetchone()
     assert success is False and "min_documents" in result
+    # a slice that failed its suite is neither exported nor published for the dashboard
+    assert not out.exists() or not list(out.glob("*.parquet"))
+    assert not store.snapshot_path(db).exists()
 
 
 def test_failed_input_file_exits_1_and_keeps_the_rest(tmp_path, recipe):
