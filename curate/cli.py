@@ -9,6 +9,31 @@ from pathlib import Path
 from curate.console import format_table, log
 from curate.errors import EXIT_CODES_HELP, CurateError, ExitCode
 
+def int_in(lo: int, hi: int | None = None):
+    """An argparse type: a whole number in lo..hi, else a usage message (exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{value} is out of range ({lo}..{hi if hi is not None else 'inf'})")
+        return value
+    parse.__name__ = "whole number"
+    return parse
+
+
+def jaccard_threshold(text: str) -> float:
+    """An argparse type: a finite Jaccard threshold in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} is not in (0, 1]")
+    return value
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", type=Path, default=Path("curate.duckdb"),
                    help="the DuckDB store (default: ./curate.duckdb)")
@@ -57,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs")
     p.add_argument("--text-field", default="text", help="field holding the text (default: text)")
     p.add_argument("--id-field", default=None, help="field holding your own document id")
-    p.add_argument("--max-doc-bytes", type=int, default=10 * 1024 * 1024,
+    p.add_argument("--max-doc-bytes", type=int_in(1), default=10 * 1024 * 1024,
                    help="quarantine documents larger than this (default: 10 MB)")
     p.set_defaults(func=cmd_ingest)
 
@@ -66,20 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=None,
                    help="the sample data folder (default: the one bundled with curate)")
     p.add_argument("--no-train", action="store_true", help="stop before training models")
-    p.add_argument("--tokens", type=int, default=150_000, help="training tokens per model")
-    p.add_argument("--seeds", type=int, default=2, help="seeds per slice")
+    p.add_argument("--tokens", type=int_in(1), default=150_000, help="training tokens per model")
+    p.add_argument("--seeds", type=int_in(1, 100), default=2, help="seeds per slice")
     p.add_argument("--preset", default="small", help="model size: tiny, small or gpu")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=cmd_demo)
 
     p = _command(sub, "runs", help="list the run history with its counts")
     _add_common(p)
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=int_in(1), default=20)
     p.set_defaults(func=cmd_runs)
 
     p = _command(sub, "quarantine", help="list quarantined records (file, record, error)")
     _add_common(p)
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=int_in(1), default=50)
     p.set_defaults(func=cmd_quarantine)
     p = _command(sub, "signals", help="list the signal registry (name, version, meaning, range, source)")
     p.add_argument("--family", default=None, help="only this family")
@@ -87,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "score", help="compute every signal for documents not yet scored")
     _add_common(p)
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    p.add_argument("--batch-size", type=int, default=2000)
+    p.add_argument("--workers", type=int_in(1, 1024), default=None, help="processes (default: all cores)")
+    p.add_argument("--batch-size", type=int_in(1, 1_000_000), default=2000)
     _add_engine(p)
     p.set_defaults(func=cmd_score)
 
@@ -106,12 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the training labels come from (default: heuristic)")
     q.add_argument("--reference", type=Path, default=None,
                    help="clean reference documents (JSONL with a text field) for --labels *reference")
-    q.add_argument("--min-failed", type=int, default=1,
+    q.add_argument("--min-failed", type=int_in(1), default=1,
                    help="negatives fail at least this many of the precise content rules (default 1)")
     q.add_argument("--teacher", choices=["precise", "published"], default="precise",
                    help="the rules that label: the published content rules but those that drop clean "
                         "genres (precise, default), or all of them")
-    q.add_argument("--folds", type=int, default=3, help="out-of-fold scoring folds (default 3)")
+    q.add_argument("--folds", type=int_in(2, 20), default=3, help="out-of-fold scoring folds (default 3)")
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=cmd_quality_train)
     q = _command(qsub, "eval", help="the held-out (out-of-fold) figures of the stored model")
@@ -120,10 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "dedup", help="exact and MinHash near-duplicate clusters")
     _add_common(p)
-    p.add_argument("--threshold", type=float, action="append", default=None,
+    p.add_argument("--threshold", type=jaccard_threshold, action="append", default=None,
                    help="Jaccard threshold; repeat for several (default: 0.8)")
-    p.add_argument("--num-perm", type=int, default=128)
-    p.add_argument("--ngram", type=int, default=5, help="words per shingle")
+    p.add_argument("--num-perm", type=int_in(2, 4096), default=128)
+    p.add_argument("--ngram", type=int_in(1, 64), default=5, help="words per shingle")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (signatures)")
     p.add_argument("--explain", metavar="DOC_ID", default=None, help="list a document's cluster")
@@ -156,9 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="export format (repeat; default parquet)")
     p.add_argument("--text-field", default="text")
     p.add_argument("--id-field", default=None)
-    p.add_argument("--max-doc-bytes", type=int, default=10 * 1024 * 1024)
+    p.add_argument("--max-doc-bytes", type=int_in(1), default=10 * 1024 * 1024)
     p.add_argument("--device", default="auto")
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--workers", type=int_in(1, 1024), default=None)
     p.add_argument("--no-validate", action="store_true", help="skip the Great Expectations suite")
     p.add_argument("--exit-5-when-idle", action="store_true",
                    help="exit with 5 instead of 0 when there was nothing to do")
@@ -201,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
     p = _command(sub, "app", help="open the dashboard (Streamlit) on a store")
     p.add_argument("--db", type=Path, default=Path("curate.duckdb"), help="the DuckDB store (default: ./curate.duckdb)")
-    p.add_argument("--port", type=int, default=None, help="port (default 8501)")
+    p.add_argument("--port", type=int_in(1, 65535), default=None, help="port (default 8501)")
     p.set_defaults(func=cmd_app)
 
     p = _command(sub, "audit", help="corpus audit as tables; --html writes a self-contained report")

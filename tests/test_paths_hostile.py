@@ -79,3 +79,24 @@ def test_sigterm_marks_the_run_failed(tmp_path, corpus, monkeypatch, capsys):
         status = con.execute("SELECT status FROM runs ORDER BY run_id DESC LIMIT 1").fetchone()[0]
     assert status == "failed"
     assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is given back
+
+
+@pytest.mark.parametrize("argv", [
+    ["ingest", "x.jsonl", "--max-doc-bytes", "0"],
+    ["ingest", "x.jsonl", "--max-doc-bytes", "-5"],
+    ["score", "--workers", "0"],
+    ["score", "--batch-size", "abc"],
+    ["dedup", "--threshold", "nan"],
+    ["dedup", "--threshold", "0"],
+    ["dedup", "--threshold", "1.5"],
+    ["dedup", "--num-perm", "1"],
+    ["dedup", "--ngram", "0"],
+    ["runs", "--limit", "-1"],
+    ["quality", "train", "--folds", "1"],
+    ["app", "--port", "70000"],
+    ["demo", "--seeds", "0"],
+])
+def test_numeric_arguments_are_range_checked(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error: argument" in err and "Traceback" not in err
