@@ -49,18 +49,24 @@ def _command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
 def _add_engine(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local (default) or ray: the same stages on Ray Data (extra [distributed])")
-    p.add_argument("--address", default=None, help="Ray cluster address (ray://host:10001 or auto)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address (host:port, auto or ray://host:10001); joined before the store is "
+                        "locked, and one that accepts no connection within 5 s fails with exit code 1")
     p.add_argument("--work-dir", type=Path, default=None,
                    help="with --engine ray: a folder the driver and every worker see, for Parquet shards")
 
 
 def _ray_options(args):
+    """The Ray engine's options, with the cluster already joined: called before the writer lock
+    is taken, so an unreachable --address fails at once and never blocks the store."""
     from curate.engines import require_ray
 
     require_ray()
-    from curate.engines.ray import RayOptions
+    from curate.engines.ray import RayOptions, connect
 
-    return RayOptions(address=args.address, work_dir=args.work_dir)
+    opts = RayOptions(address=args.address, work_dir=args.work_dir)
+    connect(opts)
+    return opts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,14 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "records bits-per-byte on clean validation text and generation quality.")
     _add_common(p)
     p.add_argument("--slice", action="append", required=True, help="slice name or id (repeat)")
-    p.add_argument("--tokens", type=int, default=300_000, help="training tokens per model (default 300k)")
-    p.add_argument("--seeds", type=int, default=1, help="seeds per slice (0..K-1)")
+    p.add_argument("--tokens", type=int_in(1), default=300_000,
+                   help="training tokens per model, at least one batch (default 300k)")
+    p.add_argument("--seeds", type=int_in(1, 100), default=1, help="seeds per slice (0..K-1)")
     p.add_argument("--preset", default="small", help="model size: tiny, small or gpu")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int_in(1, 65536), default=16, help="sequences per step (default 16)")
     p.add_argument("--val-text", type=Path, default=None,
-                   help="clean text for bits-per-byte (default: the bundled validation.txt)")
+                   help="clean UTF-8 text for bits-per-byte (default: the bundled validation.txt)")
     p.add_argument("--prompts", type=Path, default=None,
                    help="prompts JSONL for generations and memorization (default: the bundled prompts.jsonl)")
     p.set_defaults(func=cmd_train)
@@ -221,8 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "eval", help="bits-per-byte of a trained model on any text")
     _add_common(p)
     p.add_argument("run", help="train_run_id (see `curate train` output or the train_runs table)")
-    p.add_argument("--val-text", type=Path, required=True)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--val-text", type=Path, required=True, help="clean UTF-8 text to measure bits-per-byte on")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=cmd_eval)
     p = _command(sub, "app", help="open the dashboard (Streamlit) on a store")
     p.add_argument("--db", type=Path, default=Path("curate.duckdb"), help="the DuckDB store (default: ./curate.duckdb)")
@@ -373,13 +380,14 @@ def cmd_score(args) -> int:
     from curate import jobs, store
     from curate.console import Progress
 
+    ray_opts = _ray_options(args) if args.engine == "ray" else None  # before the lock
     with jobs.recorded_run(args.db, "score", vars_of(args)) as ctx:
         total = ctx.con.execute("SELECT count(*) FROM documents").fetchone()[0]
         bar = Progress("score", total, quiet=args.quiet)
         if args.engine == "ray":
             from curate.engines.ray import score_ray
 
-            rep = score_ray(ctx.con, args.db, opts=_ray_options(args), batch_size=args.batch_size,
+            rep = score_ray(ctx.con, args.db, opts=ray_opts, batch_size=args.batch_size,
                             on_batch=bar.update)
         else:
             rep = jobs.score(ctx.con, args.db, workers=args.workers, batch_size=args.batch_size,
@@ -443,6 +451,7 @@ def cmd_dedup(args) -> int:
     spec = minhash.SignatureSpec(num_perm=args.num_perm, seed=args.seed, ngram=args.ngram)
     device = jobs.pick_signature_device(args.device)
     reports = []
+    ray_opts = _ray_options(args) if args.engine == "ray" else None  # before the lock
     with jobs.recorded_run(args.db, "dedup", vars_of(args)) as ctx:
         total = ctx.con.execute("SELECT count(*) FROM documents ANTI JOIN minhash USING (doc_id)").fetchone()[0]
         bar = Progress("signatures", total, quiet=args.quiet)
@@ -450,7 +459,7 @@ def cmd_dedup(args) -> int:
             if args.engine == "ray":
                 from curate.engines.ray import dedup_ray
 
-                reports.append(dedup_ray(ctx.con, t, spec, ctx.run_id, db=args.db, opts=_ray_options(args),
+                reports.append(dedup_ray(ctx.con, t, spec, ctx.run_id, db=args.db, opts=ray_opts,
                                          device=device, on_batch=bar.update))
             else:
                 reports.append(lsh.dedup(ctx.con, t, spec, ctx.run_id, device=device, on_batch=bar.update))
@@ -547,7 +556,7 @@ def cmd_run(args) -> int:
     if rep.validation is not None:
         v = rep.validation
         print(f"validation: {'passed' if v.success else 'FAILED'} "
-              f"({', '.join(v.failed_checks()) or 'all checks hold'}); Data Docs: {v.docs_path}")
+              f"({', '.join(v.failed_checks()) or 'all checks hold'}); Data Docs: {v.docs_path or 'not written'}")
     for p in rep.exports:
         print(f"exported {p}")
     return rep.exit_code
@@ -578,12 +587,17 @@ def cmd_train(args) -> int:
 
     from curate.quality import load_model_or_none
     from curate.resources import sample_file
-    from train.pipeline import COMPARISON_HEADERS, TrainPlan, comparison, train_slices
+    from train.pipeline import (COMPARISON_HEADERS, TrainPlan, check_plan, comparison, load_prompts, load_val_text,
+                                train_slices)
 
-    val_text = _existing(args.val_text, "--val-text") if args.val_text else sample_file("validation.txt")
-    prompts = _existing(args.prompts, "--prompts") if args.prompts else sample_file("prompts.jsonl")
     plan = TrainPlan(tokens=args.tokens, seeds=tuple(range(args.seeds)), preset=args.preset, device=args.device,
                      compile=args.compile, batch_size=args.batch_size)
+    # every argument is checked before the store is opened: a typo trains, records and deletes nothing
+    check_plan(plan)
+    val_text = args.val_text or sample_file("validation.txt")
+    load_val_text(val_text, "--val-text")
+    prompts = args.prompts or sample_file("prompts.jsonl")
+    load_prompts(prompts, "--prompts")
     with jobs.recorded_run(args.db, "train", vars_of(args)) as ctx:
         rows = train_slices(ctx.con, args.db, args.slice, plan, val_text_path=val_text, prompts_path=prompts,
                             quality_model=load_model_or_none(args.db),
@@ -603,17 +617,26 @@ def cmd_eval(args) -> int:
     from curate.errors import UsageError
 
     from train.evaluate import bits_per_byte
+    from train.pipeline import load_val_text
     from train.tokenizer import load_tokenizer
-    from train.trainer import load_checkpoint, pick_device
+    from train.trainer import CheckpointError, load_checkpoint, pick_device
 
+    text = load_val_text(args.val_text, "--val-text")
+    try:
+        device = pick_device(args.device)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f"--device {args.device}: {exc}") from exc
     with store.open_store(args.db, read_only=True) as con:
-        row = con.execute("SELECT checkpoint FROM train_runs WHERE train_run_id = ?", [args.run]).fetchone()
+        row = con.execute("SELECT checkpoint, slice_name FROM train_runs WHERE train_run_id = ?",
+                          [args.run]).fetchone()
     if row is None:
         raise UsageError(f"no trained model {args.run!r}; `curate train` lists the ids it makes")
-    text = _existing(args.val_text, "--val-text").read_text(encoding="utf-8", errors="replace")
     tok = load_tokenizer()
-    device = pick_device(args.device)
-    ckpt = load_checkpoint(row[0], device, tokenizer=tok.name)
+    try:
+        ckpt = load_checkpoint(row[0], device, tokenizer=tok.name)
+    except CheckpointError as exc:
+        # the arguments are right, the stored file is not: a failure (1), as for an unreadable input file
+        raise CurateError(f"{exc}; train the model again with `curate train --slice {row[1]}`") from exc
     print(f"{args.run} on {args.val_text}: {bits_per_byte(ckpt.model, tok, text, device):.4f} bits/byte")
     return int(ExitCode.OK)
 

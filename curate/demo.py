@@ -98,11 +98,10 @@ def _cross_source(db: Path, cross: Path, quiet: bool) -> None:
         jobs.score(con, db, on_batch=bar.update)
         bar.close()
         quality.train_quality(con, db, quality.QualityDesign())
-        lsh.dedup(con, 0.8, minhash.SignatureSpec(), ctx.run_id, device=jobs.pick_signature_device("auto"))
-        slices = {}
-        for name in ("strict", "strict-multi"):
-            recipe = recipes.load_recipe(name)
-            slices[name] = (recipe, recipes.build_slice(con, recipe, ctx.run_id))
+        chosen = [recipes.load_recipe(name) for name in ("strict", "strict-multi")]
+        for t in sorted({r.dedup.near_threshold for r in chosen if r.dedup.near_threshold is not None}):
+            lsh.dedup(con, t, minhash.SignatureSpec(), ctx.run_id, device=jobs.pick_signature_device("auto"))
+        slices = {r.name: (r, recipes.build_slice(con, r, ctx.run_id)) for r in chosen}
         _section(f"cross-source corpus ({report.documents:,} documents from sources the recipes were never "
                  f"tuned on; store {db})")
         _label_tables(con, slices, evaluation.load_labels(cross / "labels.jsonl.gz"), "the cross-source corpus")

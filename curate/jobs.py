@@ -286,6 +286,10 @@ def validate(con: duckdb.DuckDBPyConnection, db: Path, recipe, slice_id: str, ru
             counts, on="doc_id", how="left")
     docs_dir = artifacts_dir(db) / "data_docs"
     outcome = gxv.validate_slice(frame, spec, docs_dir=docs_dir, run_name=f"{slice_id}-run{run_id}")
+    if outcome.docs_error:  # the result is stored all the same (docs_path NULL, the reason in result_json)
+        import sys
+
+        print(f"curate: warning: {outcome.docs_error}", file=sys.stderr)
     con.execute(
         "INSERT INTO validations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [slice_id, spec.name, outcome.success, json.dumps(outcome.statistics, default=str), outcome.result_json,

@@ -390,11 +390,70 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("COMMIT")
 
 
+def artifacts_path(db: Path | str) -> Path:
+    """Where the store's models, Data Docs, suites, checkpoints and snapshot live, without
+    creating or moving anything: '<store file name>.artifacts/' beside it (curate.duckdb ->
+    curate.duckdb.artifacts/), so 'c.duckdb' and 'c.db' in one folder never share one.
+
+    A store made before this rule kept them in '<stem>.artifacts/'; while that folder is still
+    the store's own (see _legacy_artifacts) and the new one does not exist, it is that one.
+    """
+    p = Path(db)
+    new = p.parent / f"{p.name}.artifacts"
+    if not new.exists():
+        legacy = _legacy_artifacts(p)
+        if legacy is not None:
+            return legacy
+    return new
+
+
 def artifacts_dir(db: Path | str) -> Path:
-    """Models, Data Docs, suites and checkpoints live beside the store: <stem>.artifacts/."""
-    d = Path(db).parent / f"{Path(db).stem}.artifacts"
+    """artifacts_path(db), created; a legacy '<stem>.artifacts/' of this store is renamed to
+    the new name once, here (the store's writers come through this function)."""
+    p = Path(db)
+    d = p.parent / f"{p.name}.artifacts"
+    if not d.exists():
+        legacy = _legacy_artifacts(p)
+        if legacy is not None:
+            try:
+                os.rename(legacy, d)
+            except OSError:  # another process moved it first, or the folder is read-only
+                if not d.exists():
+                    return legacy
+        elif p.suffix and (p.parent / f"{p.stem}.artifacts").is_dir():
+            import sys
+
+            print(f"curate: {p.stem}.artifacts/ may belong to another store named {p.stem}.* in "
+                  f"{p.parent}, so it is left as it is; {p.name} now keeps its artifacts in {d.name}/ "
+                  "(move what is this store's there)", file=sys.stderr)
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def _is_duckdb_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(12)[8:12] == b"DUCK"  # DuckDB's magic bytes, after the checksum
+    except OSError:
+        return False
+
+
+def _legacy_artifacts(p: Path) -> Path | None:
+    """'<stem>.artifacts/' when it can only belong to the store `p`: it is a folder, and no
+    other DuckDB file with the same stem ('c.db' beside 'c.duckdb') is in the folder. When
+    another one is, the old folder is left alone (it cannot be told whose it is) and each
+    store uses its own new folder."""
+    old = p.parent / f"{p.stem}.artifacts"
+    if p.suffix == "" or not old.is_dir() or old.is_symlink():
+        return None
+    try:
+        siblings = list(p.parent.iterdir())
+    except OSError:
+        return None
+    for q in siblings:
+        if q.name != p.name and q.stem == p.stem and q.suffix and q.is_file() and _is_duckdb_file(q):
+            return None
+    return old
 
 
 @contextlib.contextmanager
@@ -428,8 +487,9 @@ def writer_lock(path: Path | str) -> Iterator[None]:
 
 
 def snapshot_path(path: Path | str) -> Path:
-    p = Path(path)
-    return p.parent / f"{p.stem}.artifacts" / "snapshot.duckdb"
+    """The published snapshot, in the store's artifacts folder (found, never created: the
+    dashboard reads it)."""
+    return artifacts_path(path) / "snapshot.duckdb"
 
 
 def publish_snapshot(path: Path | str) -> Path:
@@ -441,8 +501,7 @@ def publish_snapshot(path: Path | str) -> Path:
     import shutil
 
     src = Path(path)
-    dst = snapshot_path(src)
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst = artifacts_dir(src) / "snapshot.duckdb"
     tmp = dst.with_name(dst.name + ".tmp")
     shutil.copyfile(src, tmp)
     os.replace(tmp, dst)

@@ -7,7 +7,9 @@ GX is imported lazily: importing it takes ~4 s, and `curate --help` must stay in
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
 import os
 import time
@@ -277,6 +279,9 @@ class ValidationOutcome:
     results: list[dict]
     result_json: str
     docs_path: Path | None
+    # Why Data Docs were asked for and not written (docs_path is then None); the validation
+    # itself is complete either way.
+    docs_error: str | None = None
 
     def failed_checks(self) -> list[str]:
         return [r["check"] for r in self.results if r["success"] is False]
@@ -376,20 +381,26 @@ def validate_slice(
     # Resolved: GX resolves relative store paths against its own root, not the caller's cwd.
     docs_dir = Path(docs_dir).resolve() if docs_dir is not None else None
 
-    context = _context(docs_dir)
-    batch = (
-        context.data_sources.add_pandas("slice")
-        .add_dataframe_asset("documents")
-        .add_batch_definition_whole_dataframe("whole")
-    )
-    suite = context.suites.add(build_suite(spec, columns))
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{spec.name}-validation", data=batch, suite=suite)
-    )
+    # Data Docs are a report about the validation, not part of it: a folder that cannot be
+    # written (read-only, full, a file in the way) costs the report, never the result.
+    docs_error = None
+    try:
+        with _gx_errors():
+            context = _context(docs_dir)
+    except Exception as exc:
+        if docs_dir is None:
+            raise
+        docs_error = _docs_failure(docs_dir, exc)
+        context = _context(None)
     run_id = RunIdentifier(run_name=run_name or None)
-    result = definition.run(
-        batch_parameters={"dataframe": frame}, result_format="SUMMARY", run_id=run_id
-    )
+    try:
+        result = _run_suite(context, spec, columns, frame, run_id)
+    except OSError as exc:  # the validation results kept under docs_dir could not be written
+        if docs_dir is None or docs_error is not None:
+            raise
+        docs_error = _docs_failure(docs_dir, exc)
+        context = _context(None)
+        result = _run_suite(context, spec, columns, frame, run_id)
 
     by_check = {r.expectation_config.meta.get("check"): r for r in result.results}
     rows = [_result_row(check, by_check.get(check.check), columns) for check in checks]
@@ -406,17 +417,11 @@ def validate_slice(
     success = bool(result.success)
 
     docs_path = None
-    if docs_dir is not None:
-        docs_dir.mkdir(parents=True, exist_ok=True)
-        # Render only this run's page (and its suite): older runs' pages are already on disk.
-        this_run = [k for k in context.validation_results_store.list_keys() if k.run_id == run_id]
-        this_suite = context.expectations_store.list_keys()
-        urls = context.build_data_docs(
-            site_names=["curate"], resource_identifiers=[*this_run, *this_suite]
-        )
-        docs_path = docs_dir / "index.html"
-        if not docs_path.is_file():  # pragma: no cover - GX contract
-            raise RuntimeError(f"Data Docs build reported {urls} but wrote no {docs_path}")
+    if docs_dir is not None and docs_error is None:
+        try:
+            docs_path = _build_docs(context, docs_dir, run_id)
+        except Exception as exc:
+            docs_error = _docs_failure(docs_dir, exc)
 
     result_json = json.dumps(
         {
@@ -427,11 +432,74 @@ def validate_slice(
             "statistics": statistics,
             "results": rows,
             "great_expectations": result.to_json_dict(),
+            **({"data_docs_error": docs_error} if docs_error else {}),
         },
         default=str,
         sort_keys=True,
     )
-    return ValidationOutcome(success, statistics, rows, result_json, docs_path)
+    return ValidationOutcome(success, statistics, rows, result_json, docs_path, docs_error)
+
+
+def _run_suite(context: Any, spec: SuiteSpec, columns: set[str], frame: "pd.DataFrame", run_id: Any) -> Any:
+    import great_expectations as gx
+
+    batch = (
+        context.data_sources.add_pandas("slice")
+        .add_dataframe_asset("documents")
+        .add_batch_definition_whole_dataframe("whole")
+    )
+    suite = context.suites.add(build_suite(spec, columns))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{spec.name}-validation", data=batch, suite=suite)
+    )
+    return definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY", run_id=run_id)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _gx_errors():
+    """GX logs a page it failed to write (with a traceback) and goes on; collect those errors
+    instead of printing them, and raise the first one as the reason the docs failed."""
+    gx_logger = logging.getLogger("great_expectations")
+    handler, propagate = _Collect(), gx_logger.propagate
+    gx_logger.addHandler(handler)
+    gx_logger.propagate = False
+    try:
+        yield
+    finally:
+        gx_logger.removeHandler(handler)
+        gx_logger.propagate = propagate
+    if handler.records:
+        text = handler.records[0].getMessage()
+        detail = text.split("Detailed information follows:", 1)[-1].split("Traceback:", 1)[0]
+        raise OSError(" ".join(detail.split()).rstrip(". ")[:500] or "Great Expectations reported an error")
+
+
+def _build_docs(context: Any, docs_dir: Path, run_id: Any) -> Path:
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    # Render only this run's page (and its suite): older runs' pages are already on disk.
+    this_run = [k for k in context.validation_results_store.list_keys() if k.run_id == run_id]
+    this_suite = context.expectations_store.list_keys()
+    with _gx_errors():
+        urls = context.build_data_docs(site_names=["curate"], resource_identifiers=[*this_run, *this_suite])
+    docs_path = docs_dir / "index.html"
+    if not docs_path.is_file():
+        raise OSError(f"the Data Docs build reported {urls} but wrote no {docs_path}")
+    return docs_path
+
+
+def _docs_failure(docs_dir: Path, exc: BaseException) -> str:
+    why = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:500] or type(exc).__name__
+    where = getattr(exc, "filename", None)
+    return f"Data Docs not written to {docs_dir}: {why}" + (f" ({where})" if where and str(where) != str(docs_dir) else "")
 
 
 def _lower_quantile(values: "pd.Series", q: float) -> float | None:

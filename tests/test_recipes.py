@@ -24,7 +24,7 @@ def test_shipped_recipes_load():
     assert {"raw", "gopher", "c4", "fineweb", "strict", "strict-multi"} <= set(names)
     strict = load_recipe("strict")
     assert strict.rules[0].signal == "lang" and strict.rules[0].allow == ("en",)
-    assert strict.dedup.exact and strict.dedup.near_threshold == 0.8
+    assert strict.dedup.exact and strict.dedup.near_threshold == 0.7
     assert load_recipe("strict-multi").rules[0].allow == ("en", "de", "fr", "es", "zh", "ru")
 
 

@@ -44,7 +44,7 @@ def test_suite_path_stays_in_the_suites_folder(tmp_path, name):
     with pytest.raises(UsageError):
         jobs.suite_path(tmp_path / "s.duckdb", name)
     good = jobs.suite_path(tmp_path / "s.duckdb", "strict")
-    assert good.parent == (tmp_path / "s.artifacts" / "suites").resolve() and good.name == "strict.json"
+    assert good.parent == (tmp_path / "s.duckdb.artifacts" / "suites").resolve() and good.name == "strict.json"
 
 
 def test_suite_path_refuses_a_symlink_out(tmp_path):

@@ -54,11 +54,15 @@ def test_every_signal_is_documented_and_cited():
 
 
 def test_version_hash_is_stable_and_tracks_versions():
-    assert SIGNALS_VERSION == REGISTRY.version_hash() and len(SIGNALS_VERSION) == 12
+    from curate.signals.text import SEGMENTATION_VERSION
+
+    shared = f"segmentation:{SEGMENTATION_VERSION}"
+    assert SIGNALS_VERSION == REGISTRY.version_hash(extra=shared) and len(SIGNALS_VERSION) == 12
     bumped = SignalRegistry(
         [Signal(**{**s.__dict__, "version": "v2"}) if s.name == "char_count" else s for s in REGISTRY]
     )
-    assert bumped.version_hash() != SIGNALS_VERSION
+    assert bumped.version_hash(extra=shared) != SIGNALS_VERSION
+    assert REGISTRY.version_hash(extra="segmentation:other") != SIGNALS_VERSION  # a new segmentation rescores
 
 
 def test_keeps_applies_inclusive_bounds():

@@ -256,3 +256,57 @@ def test_importing_the_module_does_not_import_gx():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_file_where_the_data_docs_folder_goes_costs_the_docs_not_the_result(tmp_path):
+    docs = tmp_path / "data_docs"
+    docs.write_text("in the way")  # root ignores chmod; a file in the way blocks root too
+    outcome = validate_slice(good_slice(), STRICT, docs_dir=docs, run_name="blocked")
+    assert outcome.success is True and outcome.failed_checks() == []
+    assert outcome.docs_path is None
+    assert "Data Docs not written" in outcome.docs_error and str(docs) in outcome.docs_error
+    assert json.loads(outcome.result_json)["data_docs_error"] == outcome.docs_error
+    assert docs.read_text() == "in the way"
+
+
+@pytest.mark.parametrize("fail_on", ["any", "html"])
+def test_unwritable_data_docs_still_validate(tmp_path, monkeypatch, fail_on):
+    """A write refused anywhere under the folder (the validation results kept there, or only the
+    HTML pages) gives a warning and the full result."""
+    from great_expectations.data_context.store.tuple_store_backend import TupleFilesystemStoreBackend
+
+    original = TupleFilesystemStoreBackend._set
+
+    def refuse(self, key, value, **kwargs):
+        if fail_on == "any" or ".html" in str(self._convert_key_to_filepath(key)):
+            raise PermissionError(13, "Permission denied", str(tmp_path / "docs" / "x"))
+        return original(self, key, value, **kwargs)
+
+    monkeypatch.setattr(TupleFilesystemStoreBackend, "_set", refuse)
+    outcome = validate_slice(_broken(quality=[0.1] * 5), STRICT, docs_dir=tmp_path / "docs", run_name="ro")
+    assert outcome.success is False and "quality_mean" in outcome.failed_checks()
+    assert outcome.docs_path is None and "Permission denied" in outcome.docs_error
+
+
+def test_curate_run_stores_the_validation_when_data_docs_cannot_be_written(tmp_path, capsys):
+    from curate import jobs, store
+    from curate.cli import main
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    text = "The committee met on Tuesday to review the budget for the coming year and agreed on it. "
+    (inp / "a.jsonl").write_text("".join(json.dumps({"id": f"r{i}", "text": f"Report {i}. " + text * 3}) + "\n"
+                                         for i in range(8)))
+    recipe = tmp_path / "plain.yaml"
+    recipe.write_text("name: plain\nfilters:\n  char_count: {min: 10}\ndedup: {exact: true}\n")
+    db = tmp_path / "s.duckdb"
+    (jobs.artifacts_dir(db) / "data_docs").write_text("in the way")
+    code = main(["run", str(recipe), "--db", str(db), "-q", "-i", str(inp / "*.jsonl"), "--workers", "1",
+                 "--id-field", "id", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "warning: Data Docs not written" in err and "Traceback" not in err
+    with store.open_store(db, read_only=True) as con:
+        rows = con.execute("SELECT success, docs_path, result_json FROM validations").fetchall()
+    assert len(rows) == 1 and rows[0][0] is True and rows[0][1] is None
+    assert "Data Docs not written" in json.loads(rows[0][2])["data_docs_error"]

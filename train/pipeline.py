@@ -47,18 +47,60 @@ def slice_texts(con: duckdb.DuckDBPyConnection, slice_id: str) -> Callable[[], I
     return gen
 
 
-def load_prompts(path: Path) -> list[dict]:
+def _read_text_file(path: Path, label: str) -> tuple[bytes, Path]:
+    """The bytes of a file given as `label` (an option name or a description), or a UsageError."""
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{label} {path}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{label} {path}: is a folder, not a file")
+    try:
+        return path.read_bytes(), path
+    except OSError as exc:
+        raise UsageError(f"{label} {path}: cannot read it ({exc.strerror or exc})") from exc
+
+
+def load_val_text(path: Path, label: str = "validation text") -> str:
+    """The clean text bits-per-byte is measured on: UTF-8 text, not empty.
+
+    A NUL byte or bytes that are not UTF-8 mean the file is not text (a checkpoint or an
+    archive passed by mistake): its bits-per-byte would measure nothing, so it is refused
+    rather than decoded with replacement characters.
+    """
+    data, path = _read_text_file(path, label)
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise UsageError(f"{label} {path}: NUL byte at offset {nul}: a binary file, not text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{label} {path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from exc
+    if not text.strip():
+        raise UsageError(f"{label} {path}: the validation text is empty")
+    return text
+
+
+def load_prompts(path: Path, label: str = "prompts") -> list[dict]:
+    """One JSON object with a string `prompt` per line; blank lines are skipped, none is an error."""
+    data, path = _read_text_file(path, label)
     prompts = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    p = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise UsageError(f"{path} line {n}: not JSON: {exc}") from exc
-                if not isinstance(p, dict) or not isinstance(p.get("prompt"), str):
-                    raise UsageError(f"{path} line {n}: expected an object with a string `prompt`")
-                prompts.append(p)
+    for n, raw in enumerate(data.splitlines(), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{label} {path} line {n}: not UTF-8 (byte 0x{raw[exc.start]:02x})") from exc
+        if line.strip():
+            try:
+                p = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"{label} {path} line {n}: not JSON: {exc}") from exc
+            if not isinstance(p, dict) or not isinstance(p.get("prompt"), str):
+                raise UsageError(f"{label} {path} line {n}: expected an object with a string `prompt`")
+            prompts.append(p)
+    if not prompts:
+        raise UsageError(f"{label} {path}: no prompts (one JSON object with a string `prompt` per line)")
     return prompts
 
 
@@ -111,6 +153,30 @@ class TrainPlan:
     max_new_tokens: int = 64
 
 
+def check_plan(plan: TrainPlan) -> None:
+    """Refuse a plan that cannot train, before anything is read or written (names the CLI options)."""
+    from train.model import PRESETS
+    from train.trainer import pick_device
+
+    if plan.preset not in PRESETS:
+        raise UsageError(f"--preset {plan.preset!r}: unknown model size; known: {', '.join(sorted(PRESETS))}")
+    if not plan.seeds:
+        raise UsageError("--seeds: at least one seed is needed")
+    if plan.batch_size < 1:
+        raise UsageError(f"--batch-size {plan.batch_size}: must be at least 1")
+    block = PRESETS[plan.preset]["block_size"]
+    one_batch = plan.batch_size * block
+    if plan.tokens < one_batch:
+        raise UsageError(
+            f"--tokens {plan.tokens:,} is below one batch of the {plan.preset} preset "
+            f"(--batch-size {plan.batch_size} x {block} tokens = {one_batch:,} tokens)"
+        )
+    try:
+        pick_device(plan.device)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f"--device {plan.device}: {exc}") from exc
+
+
 def train_slices(
     con: duckdb.DuckDBPyConnection,
     db: Path,
@@ -124,21 +190,24 @@ def train_slices(
 ) -> list[dict]:
     """Train every (slice, seed) with the same budget; returns one summary row per run."""
     say = on_log or (lambda m: None)
-    val_text = Path(val_text_path).read_text(encoding="utf-8")
-    if not val_text.strip():
-        raise UsageError(f"{val_text_path}: the validation text is empty")
-    tokenizer = load_tokenizer()
+    check_plan(plan)
+    val_text = load_val_text(val_text_path)
     prompts = load_prompts(prompts_path) if prompts_path else []
-    probes = memorization_probes(con, prompts, tokenizer)
-    gen_prompts = [p["prompt"] for p in prompts]
-    quality_fn = quality_model.predict_proba if quality_model is not None else None
-    ckpt_root = Path(db).parent / f"{Path(db).stem}.artifacts" / "checkpoints"
-    rows = []
+    # every slice is resolved before the first model trains: a typo in the last one costs nothing
+    targets = []
     for name in slices:
         slice_id, slice_name = resolve_slice(con, name)
         n_kept = con.execute("SELECT n_kept FROM slices WHERE slice_id = ?", [slice_id]).fetchone()[0]
         if n_kept == 0:
             raise UsageError(f"slice {slice_id} keeps no documents: nothing to train on")
+        targets.append((slice_id, slice_name, n_kept))
+    tokenizer = load_tokenizer()
+    probes = memorization_probes(con, prompts, tokenizer)
+    gen_prompts = [p["prompt"] for p in prompts]
+    quality_fn = quality_model.predict_proba if quality_model is not None else None
+    ckpt_root = store.artifacts_dir(db) / "checkpoints"
+    rows = []
+    for slice_id, slice_name, n_kept in targets:
         for seed in plan.seeds:
             cfg = TrainConfig(preset=plan.preset, token_budget=plan.tokens, seed=seed, device=plan.device,
                               compile=plan.compile, batch_size=plan.batch_size)
@@ -157,7 +226,9 @@ def train_slices(
             metrics["epochs_over_data"] = res.epochs_over_data
             q = quality_fn(samples) if quality_fn and samples else None
             con.execute("BEGIN")
-            con.execute("DELETE FROM generations WHERE train_run_id = ?", [run_id])
+            if prompts_path:
+                # no prompts: nothing replaces the run's earlier generations, so they stay
+                con.execute("DELETE FROM generations WHERE train_run_id = ?", [run_id])
             con.execute("DELETE FROM train_runs WHERE train_run_id = ?", [run_id])
             con.execute(
                 "INSERT INTO train_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

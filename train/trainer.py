@@ -124,6 +124,8 @@ def pick_device(requested: str = "auto") -> torch.device:
         raise ValueError(f"unknown device {requested!r}; use auto, cpu or cuda") from e
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {requested!r} requested but CUDA is not available")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise RuntimeError(f"device {requested!r} requested but only {torch.cuda.device_count()} CUDA device(s)")
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"unsupported device {requested!r}; use auto, cpu or cuda")
     return device
@@ -390,10 +392,17 @@ def load_checkpoint(
     """
     path = Path(path)
     device = pick_device(device) if isinstance(device, str) else device
+    if not path.is_file():
+        raise CheckpointError(f"{path}: the checkpoint no longer exists" if not path.exists()
+                              else f"{path}: not a checkpoint file")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # torch raises several types for truncated / non-torch files
-        raise CheckpointError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from e
+        # torch's own text runs to paragraphs and, for a damaged file, advises weights_only=False
+        # (running pickled code): the error's type is kept, its advice is not
+        raise CheckpointError(
+            f"{path}: cannot read checkpoint, truncated or not a checkpoint ({type(e).__name__})"
+        ) from e
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a curate train checkpoint (no {CHECKPOINT_FORMAT!r} marker)")
     if payload.get("version") != CHECKPOINT_VERSION:

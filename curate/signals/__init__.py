@@ -14,7 +14,7 @@ from curate.signals import c4, corpus, encoding, fineweb, gopher, langid, pii, q
 from curate.signals.batch import Batch
 from curate.signals.pii import redact_pii
 from curate.signals.registry import Signal, SignalRegistry
-from curate.signals.text import normalize_for_hash, words, words_batch
+from curate.signals.text import SEGMENTATION_VERSION, normalize_for_hash, words, words_batch
 
 if TYPE_CHECKING:
     from curate.signals.quality import QualityModel
@@ -49,7 +49,7 @@ REGISTRY = SignalRegistry(
         *corpus.SIGNALS,
     ]
 )
-SIGNALS_VERSION: str = REGISTRY.version_hash()
+SIGNALS_VERSION: str = REGISTRY.version_hash(extra=f"segmentation:{SEGMENTATION_VERSION}")
 
 _POLARS = {"DOUBLE": pl.Float64, "BIGINT": pl.Int64, "VARCHAR": pl.String, "BOOLEAN": pl.Boolean}
 

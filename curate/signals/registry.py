@@ -104,7 +104,8 @@ class SignalRegistry:
     def family(self, family: str) -> list[Signal]:
         return [s for s in self if s.family == family]
 
-    def version_hash(self) -> str:
-        """Short stable hash of all (name, version) pairs; stored with every score row."""
-        key = ";".join(f"{s.name}:{s.version}" for s in self)
+    def version_hash(self, extra: str = "") -> str:
+        """Short stable hash of all (name, version) pairs (and `extra`, what every signal
+        shares, such as the word segmentation); stored with every score row."""
+        key = ";".join(f"{s.name}:{s.version}" for s in self) + (f";{extra}" if extra else "")
         return hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]

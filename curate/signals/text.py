@@ -42,7 +42,11 @@ CJK_CHAR = r"[\p{Han}\p{Hiragana}\p{Katakana}\x{30FC}\x{3005}\x{309D}\x{309E}\x{
 _WORD_CHAR = r"[[\p{L}\p{M}\p{N}]--" + CJK_CHAR + "]"
 _JOINER = r"['’\-.]"
 WORD_RE = CJK_CHAR + "|" + _WORD_CHAR + "+(?:" + _JOINER + _WORD_CHAR + "+)*"
-TOKEN_RE = WORD_RE + r"|[^\s\p{L}\p{M}\p{N}]+"
+# A symbol run stops at a CJK character: circled katakana (U+32D0..) are symbols by category but
+# Katakana by script, and must stay the word they are when punctuation stands before them.
+TOKEN_RE = WORD_RE + r"|[[^\s\p{L}\p{M}\p{N}]--" + CJK_CHAR + "]+"
+# Part of SIGNALS_VERSION: a change to the segmentation above changes every word-based signal.
+SEGMENTATION_VERSION = "2"
 
 # Every line separator that str.splitlines() honours, mapped to "\n" before splitting.
 LINE_BREAKS = r"\r\n?|[\x0B\x0C\x1C\x1D\x1E\x{85}\x{2028}\x{2029}]"
