@@ -15,9 +15,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from curate.resources import sample_data_dir
 from train.tokenizer import DEFAULT_VOCAB_SIZE, SHIPPED_PATH, train_bpe
 
-DEFAULT_INPUT = Path(__file__).resolve().parent.parent / "sample_data" / "reference.jsonl.gz"
+DEFAULT_INPUT = sample_data_dir() / "reference.jsonl.gz"  # the bundled reference set, installed or not
 
 
 def read_jsonl_texts(path: Path, field: str = "text") -> Iterator[str]:
