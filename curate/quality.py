@@ -231,7 +231,7 @@ def train_quality(
     if design.labels != "reference" and (n_pos < 10 or n_neg < 10):
         raise UsageError(
             f"too few documents to train the quality classifier from the heuristics' verdicts: "
-            f"{n_pos} pass every published content rule, {n_neg} fail {design.min_failed} or more "
+            f"{n_pos} pass every {design.teacher} content rule, {n_neg} fail {design.min_failed} or more "
             f"(need 10 of each); ingest more documents, or train on a clean reference set with "
             f"`curate quality train --labels reference --reference FILE`")
     say(f"quality: {design.labels} labels, {n_pos:,} clean-with-margin vs {n_neg:,} junk documents"
