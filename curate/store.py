@@ -209,23 +209,26 @@ def ident(name: str) -> str:
     return f'"{name}"'
 
 
-def _is_lock_error(exc: Exception) -> bool:
+def is_lock_error(exc: Exception) -> bool:
+    """DuckDB's error when another process holds the file read-write."""
     msg = str(exc)
     return "Could not set lock" in msg or "Conflicting lock" in msg
 
 
 def connect(path: Path | str = DEFAULT_DB, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the store. Read-write opens create the schema; both check its version."""
+    """Open the store. Read-write opens create the schema; both check its version, and that
+    the file is a curate store that is whole (nothing is written to one that is not)."""
     path = Path(path)
     if read_only and not path.exists():
         raise SchemaError(f"no store at {path}: run `curate ingest` or `curate demo` first")
+    refuse_foreign_file(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         con = duckdb.connect(str(path), read_only=read_only,
                              config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False})
     except duckdb.IOException as exc:
-        if _is_lock_error(exc):
+        if is_lock_error(exc):
             raise StoreLockedError(
                 f"the store {path} is locked by another curate process "
                 "(one writer at a time); try again when it has finished"
@@ -233,7 +236,7 @@ def connect(path: Path | str = DEFAULT_DB, *, read_only: bool = False) -> duckdb
         raise SchemaError(f"cannot open the store {path}: {exc}") from exc
     try:
         if read_only:
-            _check_version(con, path)
+            verify(con, path)
         else:
             _create_schema(con, path)
     except Exception:
@@ -251,18 +254,110 @@ def open_store(path: Path | str = DEFAULT_DB, *, read_only: bool = False) -> Ite
         con.close()
 
 
-def _stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def refuse_foreign_file(path: Path) -> None:
+    """Refuse, before anything is opened or written beside it, a --db that exists and is
+    not a DuckDB file (a text file, an empty file, a SQLite database, a folder).
+
+    DuckDB would refuse most of these itself, but it formats an empty file as a new
+    database, and it opens a SQLite file by loading an extension (from the network)."""
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise SchemaError(f"the store {path} is a folder, not a DuckDB file; give --db a file name")
+    try:
+        what = _not_duckdb(path)
+    except OSError as exc:
+        raise SchemaError(f"cannot read the store {path}: {exc.strerror or exc}") from exc
+    if what is None:
+        return
+    raise SchemaError(f"the store {path} is {what}, not a curate store; it was left as it is: "
+                      "give --db a new file name or a store curate made")
+
+
+def _not_duckdb(path: Path) -> str | None:
+    """What the file is when it is not a DuckDB database (None when it is one)."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if not head:
+        return "an empty file"
+    if head == _SQLITE_MAGIC:
+        return "a SQLite database"
+    if head[8:12] != b"DUCK":  # DuckDB's magic bytes, after the checksum
+        return "not a DuckDB file"
+    return None
+
+
+def _expected_columns() -> dict[str, set[str]]:
+    """The columns of every table the DDL makes, read back from DuckDB itself."""
+    global _EXPECTED
+    if _EXPECTED is None:
+        con = duckdb.connect(":memory:")
+        try:
+            for stmt in _DDL:
+                con.execute(stmt)
+            _EXPECTED = _columns(con)
+        finally:
+            con.close()
+    return _EXPECTED
+
+
+_EXPECTED: dict[str, set[str]] | None = None
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    cols: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'"
+    ).fetchall():
+        cols.setdefault(table, set()).add(column)
+    return cols
+
+
+def _check_ours(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """A DuckDB file with tables but no curate schema version is someone else's database;
+    one of ours at this version must have every table and column the DDL makes. Either way
+    it is refused unchanged (the schema is made only in an empty database)."""
+    have = _columns(con)
+    if "meta" not in have:
+        if have:
+            names = ", ".join(sorted(have)[:5]) + (", ..." if len(have) > 5 else "")
+            raise SchemaError(f"the store {path} is a DuckDB database that curate did not make "
+                              f"(tables: {names}); it was left as it is: give --db a new file name")
+        return
+    version = _stored_version(con, path)
+    if version != SCHEMA_VERSION:
+        return  # no version: an interrupted creation, finished by _create_schema; newer: refused there
+    missing: list[str] = []
+    for table, cols in _expected_columns().items():
+        if table not in have:
+            missing.append(table)
+        else:
+            missing += [f"{table}.{c}" for c in sorted(cols - have[table])]
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise SchemaError(f"the store {path} is damaged: {shown} missing from its schema; it was "
+                          "left as it is: restore it from a backup or build a new store")
+
+
+def _stored_version(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> int | None:
     has_meta = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
     ).fetchone()[0]
     if not has_meta:
         return None
-    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    return int(row[0]) if row else None
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else None
+    except (duckdb.Error, TypeError, ValueError) as exc:
+        raise SchemaError(f"the store {path} is damaged: its schema version cannot be read ({exc}); "
+                          "it was left as it is") from exc
 
 
 def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
-    version = _stored_version(con)
+    version = _stored_version(con, path)
     if version is not None and version > SCHEMA_VERSION:
         raise SchemaError(
             f"the store {path} has schema version {version}, newer than this curate "
@@ -271,8 +366,15 @@ def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
     return version
 
 
+def verify(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
+    """Refuse (SchemaError) a database that is not a whole curate store this version can read;
+    its schema version otherwise (None in an empty database). Changes nothing."""
+    _check_ours(con, path)
+    return _check_version(con, path)
+
+
 def _create_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    version = _check_version(con, path)
+    version = verify(con, path)
     if version == SCHEMA_VERSION:
         return
     con.execute("BEGIN")
@@ -432,8 +534,7 @@ def artifacts_dir(db: Path | str) -> Path:
 
 def _is_duckdb_file(path: Path) -> bool:
     try:
-        with open(path, "rb") as fh:
-            return fh.read(12)[8:12] == b"DUCK"  # DuckDB's magic bytes, after the checksum
+        return _not_duckdb(path) is None
     except OSError:
         return False
 
@@ -465,6 +566,7 @@ def writer_lock(path: Path | str) -> Iterator[None]:
     """
     import fcntl
 
+    refuse_foreign_file(Path(path))  # before the lock file is made beside it
     lock_path = Path(str(path) + ".lock")
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)  # as connect() does for the store

@@ -1,6 +1,9 @@
 """`curate app`: start the Streamlit dashboard on a store."""
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -33,13 +36,41 @@ def command(db: Path, port: int | None = None, *, address: str = "localhost", sc
     ]
 
 
+def _die_with_parent(parent: int) -> None:
+    """In the server's process, before streamlit starts: on Linux ask the kernel to send it
+    SIGTERM when curate dies, even by SIGKILL, so no server outlives the command that
+    started it (elsewhere only a normal exit or a signal curate handles stops it)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # curate died before the request was made
+        os._exit(0)
+
+
+def _start(cmd: list[str], **kwargs) -> subprocess.Popen:
+    parent = os.getpid()
+    return subprocess.Popen(cmd, preexec_fn=lambda: _die_with_parent(parent), **kwargs)
+
+
+def stop(proc: subprocess.Popen, grace_s: float = 10) -> None:
+    """SIGTERM (streamlit shuts down cleanly on it), then SIGKILL after `grace_s`."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def serve(db: Path, *, script: Path = APP, timeout_s: float = 60) -> tuple[subprocess.Popen, str]:
     """Start the dashboard on a free localhost port and wait until it answers its health check;
     (the server process, its URL). The caller terminates the process. RuntimeError with the
     server's last output if it exits or does not answer within ``timeout_s``."""
     port = free_port()
-    proc = subprocess.Popen(command(db, port, address="127.0.0.1", script=script), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = _start(command(db, port, address="127.0.0.1", script=script), stdout=subprocess.PIPE,
+                  stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     while True:
@@ -61,7 +92,10 @@ def launch(db: Path, port: int | None = None) -> int:
         return 1
     if not Path(db).exists():
         print(f"curate app: no store at {db} yet; the dashboard will say how to make one", file=sys.stderr)
+    proc = _start(command(db, port))
     try:
-        return subprocess.call(command(db, port))
+        return proc.wait()
     except KeyboardInterrupt:
         return 0
+    finally:  # Ctrl-C, SIGTERM (raised as cli.Terminated) or any error: the server goes too
+        stop(proc)

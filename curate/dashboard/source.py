@@ -14,7 +14,8 @@ from pathlib import Path
 
 import duckdb
 
-from curate.store import SCHEMA_VERSION, snapshot_path
+from curate.errors import SchemaError
+from curate.store import is_lock_error, refuse_foreign_file, snapshot_path, verify
 
 # External access off: no query the dashboard runs may read or write files or URLs
 # (read_csv('/etc/passwd'), COPY ... TO, ATTACH), whatever reaches the SQL.
@@ -75,24 +76,17 @@ def file_stats(store: Path | str) -> tuple:
     return _stat(store), _stat(Path(str(store) + ".wal")), _stat(snapshot_path(store))
 
 
-def _is_lock_error(exc: Exception) -> bool:
-    msg = str(exc)
-    return "Could not set lock" in msg or "Conflicting lock" in msg
-
-
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(path), read_only=True, config=READ_CONFIG)
     try:
-        has_meta = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
-        ).fetchone()[0]
-        if has_meta:
-            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is not None and int(row[0]) > SCHEMA_VERSION:
-                raise StoreUnavailable(
-                    f"the store {path} has schema version {row[0]}, newer than this dashboard "
-                    f"understands ({SCHEMA_VERSION}); upgrade curate"
-                )
+        refuse_foreign_file(path)
+        con = duckdb.connect(str(path), read_only=True, config=READ_CONFIG)
+    except SchemaError as exc:
+        raise StoreUnavailable(str(exc)) from exc
+    try:
+        verify(con, path)
+    except SchemaError as exc:
+        con.close()
+        raise StoreUnavailable(str(exc)) from exc
     except Exception:
         con.close()
         raise
@@ -119,7 +113,7 @@ def _open(store: Path) -> tuple[duckdb.DuckDBPyConnection, StoreView]:
     try:
         return _connect(store), StoreView(store, store)
     except duckdb.IOException as exc:
-        if not _is_lock_error(exc):
+        if not is_lock_error(exc):
             raise StoreUnavailable(f"cannot open the store {store}: {exc}") from exc
     snap = snapshot_path(store)
     if not snap.exists():
