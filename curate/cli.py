@@ -6,7 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
-from curate.console import format_table, log
+from curate.console import format_table, log, safe_output
 from curate.errors import EXIT_CODES_HELP, CurateError, ExitCode
 
 def int_in(lo: int, hi: int | None = None):
@@ -252,6 +252,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     previous = _on_sigterm_raise()
     try:
+        with safe_output():
+            return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
         return int(args.func(args))
     except CurateError as exc:
         print(f"curate: {exc}", file=sys.stderr)
@@ -262,9 +271,6 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         print("curate: terminated (SIGTERM); the run is recorded as failed", file=sys.stderr)
         return int(ExitCode.FAILED)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 class Terminated(BaseException):

@@ -5,9 +5,52 @@ and piped output stay clean.
 """
 from __future__ import annotations
 
+import contextlib
+import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+
+# What a terminal would act on instead of showing: C0 controls but tab and newline, DEL, C1
+# controls (ESC [ and CSI start colour, cursor and title sequences; CR overwrites a line),
+# and the bidirectional overrides and isolates that make text read in another order.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(m: re.Match) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def terminal_safe(s: str) -> str:
+    """Text with every character a terminal would interpret shown as an escape (`\\x1b`):
+    file names, ids and document text from a corpus are the user's data, not our output."""
+    return _UNSAFE.sub(_escape, s)
+
+
+class _SafeStream:
+    """A text stream that writes terminal_safe text: everything curate prints goes through it."""
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def write(self, s: str) -> int:
+        self.raw.write(terminal_safe(s))
+        return len(s)
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
+@contextlib.contextmanager
+def safe_output() -> Iterator[None]:
+    """For one command: stdout and stderr show a corpus's control characters as escapes."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _SafeStream(sys.stdout), _SafeStream(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -37,7 +80,7 @@ def _fmt(v: object) -> str:
         return f"{v:.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
     if isinstance(v, int) and not isinstance(v, bool):
         return f"{v:,}"
-    return str(v)
+    return terminal_safe(str(v).replace("\t", "\\t").replace("\n", "\\n"))  # one cell, one line
 
 
 class Progress:
@@ -60,8 +103,9 @@ class Progress:
     def _draw(self, now: float) -> None:
         rate = self.done / max(now - self.start, 1e-9)
         total = f"/{self.total:,}" if self.total else ""
-        sys.stderr.write(f"\r{self.label}: {self.done:,}{total} {self.unit} ({rate:,.0f}/s)  ")
-        sys.stderr.flush()
+        err = getattr(sys.stderr, "raw", sys.stderr)  # the carriage return is ours: past safe_output
+        err.write(f"\r{terminal_safe(self.label)}: {self.done:,}{total} {self.unit} ({rate:,.0f}/s)  ")
+        err.flush()
 
     def close(self) -> None:
         if self.enabled:
