@@ -19,13 +19,31 @@ from curate.dedup.minhash import (
     HASH_NAMES,
     SignatureSpec,
     datasketch_hashfunc,
+    dispatch,
     estimated_jaccard,
     estimated_jaccard_pairs,
     exact_jaccard,
+    kernel,
+    numba_backend,
+    numpy_backend,
     shingle_hashes,
     shingles,
     signatures,
     to_lean_minhash,
+    torch_backend,
+)
+from curate.dedup.minhash.hashing import poly64
+from curate.dedup.minhash.shingling import UNSPACED
+from curate.dedup.minhash.unicode_tables import (
+    MAP_BLOCK,
+    MAP_ENTRY,
+    MAP_POLY,
+    MAP_UNITS,
+    MAP_UNSPACED,
+    NF_BLOCK,
+    NF_CHECK,
+    NF_SLOW,
+    _room_for_shingles,
 )
 
 SPECS = [
@@ -104,9 +122,9 @@ def test_long_texts_and_sub_batches_equal_one_at_a_time():
 
 
 def test_long_tokens_and_many_documents():
-    # words longer than the kernel's power table (mh._TABLE bytes) take its _pow64 path
-    long_word = "x" * (mh._TABLE + 7)
-    texts = [f"a {long_word} b c d e {long_word}y f", "日" * (mh._TABLE + 3) + " z", long_word]
+    # words longer than the kernel's power table (kernel._TABLE bytes) take its _pow64 path
+    long_word = "x" * (kernel._TABLE + 7)
+    texts = [f"a {long_word} b c d e {long_word}y f", "日" * (kernel._TABLE + 3) + " z", long_word]
     spec = SignatureSpec(num_perm=32, ngram=2)
     sigs, has_sig = signatures(texts, spec)
     for text, sig, has in zip(texts, sigs, has_sig):
@@ -122,7 +140,7 @@ def test_nfkc_by_lines_equals_nfkc():
     rng = np.random.default_rng(4)
     for _ in range(3000):
         text = "".join(rng.choice(pieces, int(rng.integers(0, 12))))
-        assert mh._nfkc(text) == unicodedata.normalize("NFKC", text), ascii(text)
+        assert numba_backend._nfkc(text) == unicodedata.normalize("NFKC", text), ascii(text)
 
 
 def test_short_documents_get_no_signature():
@@ -151,22 +169,22 @@ def test_unspaced_scripts_use_character_ngrams():
 
 def test_non_ascii_whitespace_list_matches_str_isspace():
     expected = {c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace() and ord(c) > 127}
-    listed = {c for c in map(chr, range(128, sys.maxunicode + 1)) if mh._NON_ASCII_WS.match(c)}
+    listed = {c for c in map(chr, range(128, sys.maxunicode + 1)) if numpy_backend._NON_ASCII_WS.match(c)}
     assert listed == expected
-    ascii_ws = {chr(c) for c in mh._ASCII_WS}
+    ascii_ws = {chr(c) for c in numpy_backend._ASCII_WS}
     assert ascii_ws == {chr(c) for c in range(128) if chr(c).isspace()}
     buf = np.arange(256, dtype=np.uint8)
-    assert set(np.flatnonzero(mh._ascii_whitespace(buf)).tolist()) == {ord(c) for c in ascii_ws}
+    assert set(np.flatnonzero(numpy_backend._ascii_whitespace(buf)).tolist()) == {ord(c) for c in ascii_ws}
     # NFKC maps the others to U+0020 or leaves them; either way split() sees whitespace
     assert all(unicodedata.normalize("NFKC", c).isspace() for c in expected)
 
 
 def test_kernel_character_classes_match_python():
-    mh._numba_kernels()  # the compiled predicates when numba is there, else the Python ones
+    kernel.numba_kernels()  # the compiled predicates when numba is there, else the Python ones
     cps = range(sys.maxunicode + 1)
-    assert {cp for cp in cps if mh._is_space(cp)} == {cp for cp in cps if chr(cp).isspace()}
-    assert {cp for cp in cps if mh._is_unspaced(cp)} == {cp for cp in cps if mh._UNSPACED.match(chr(cp))}
-    assert mh._ASCII_SPACE.tolist() == [chr(c).isspace() for c in range(128)]
+    assert {cp for cp in cps if kernel._is_space(cp)} == {cp for cp in cps if chr(cp).isspace()}
+    assert {cp for cp in cps if kernel._is_unspaced(cp)} == {cp for cp in cps if UNSPACED.match(chr(cp))}
+    assert kernel._ASCII_SPACE.tolist() == [chr(c).isspace() for c in range(128)]
 
 
 def _table(block: np.ndarray, entry: np.ndarray, cp: int) -> int:
@@ -175,26 +193,26 @@ def _table(block: np.ndarray, entry: np.ndarray, cp: int) -> int:
 
 def test_unicode_tables_leave_alone_only_what_nfkc_and_casefold_leave_alone():
     untouched = [chr(cp) for cp in range(sys.maxunicode + 1)
-                 if _table(mh._MAP_BLOCK, mh._MAP_ENTRY, cp) == 0 and _table(mh._NF_BLOCK, mh._NF_CHECK, cp) == 0]
+                 if _table(MAP_BLOCK, MAP_ENTRY, cp) == 0 and _table(NF_BLOCK, NF_CHECK, cp) == 0]
     assert len(untouched) > 1_000_000
     assert all(c.casefold() == c and unicodedata.normalize("NFKC", c) == c and not unicodedata.combining(c)
                for c in untouched)
     nonstarters = [cp for cp in range(sys.maxunicode + 1) if unicodedata.combining(chr(cp))]
-    assert all(_table(mh._NF_BLOCK, mh._NF_CHECK, cp) in (unicodedata.combining(chr(cp)), mh._NF_SLOW)
+    assert all(_table(NF_BLOCK, NF_CHECK, cp) in (unicodedata.combining(chr(cp)), NF_SLOW)
                for cp in nonstarters)
     for cp in range(sys.maxunicode + 1):
-        e = _table(mh._MAP_BLOCK, mh._MAP_ENTRY, cp)
+        e = _table(MAP_BLOCK, MAP_ENTRY, cp)
         if not e:
             continue
         c = chr(cp)
         # what the kernel appends: casefold(NFKC(c)) when it normalizes c itself, else casefold(c)
-        units = c.casefold() if _table(mh._NF_BLOCK, mh._NF_CHECK, cp) else unicodedata.normalize("NFKC", c).casefold()
-        got = range(mh._MAP_UNITS[e - 1], mh._MAP_UNITS[e])
-        assert [int(mh._MAP_POLY[u]) for u in got] == [mh._poly64(u.encode("utf-8", "surrogatepass")) for u in units]
-        assert mh._MAP_UNSPACED[e - 1] == sum(1 for u in units if mh._UNSPACED.match(u))
-        assert mh._room_for_shingles(c, units), ascii(c)
+        units = c.casefold() if _table(NF_BLOCK, NF_CHECK, cp) else unicodedata.normalize("NFKC", c).casefold()
+        got = range(MAP_UNITS[e - 1], MAP_UNITS[e])
+        assert [int(MAP_POLY[u]) for u in got] == [poly64(u.encode("utf-8", "surrogatepass")) for u in units]
+        assert MAP_UNSPACED[e - 1] == sum(1 for u in units if UNSPACED.match(u))
+        assert _room_for_shingles(c, units), ascii(c)
         assert not any(u.isspace() for u in units) or c.isspace()
-        assert cp >= 0x800 or not mh._MAP_UNSPACED[e - 1]
+        assert cp >= 0x800 or not MAP_UNSPACED[e - 1]
 
 
 def _by_doc(batch) -> dict[int, list[int]]:
@@ -205,14 +223,14 @@ def _by_doc(batch) -> dict[int, list[int]]:
 
 def _kernel_normalizes(texts: list[str]) -> np.ndarray:
     """Whether the kernel normalizes each text itself (count -1: left to unicodedata)."""
-    buf, offsets = mh._encode_batch(texts)
-    return mh._run_kernel(buf, offsets, SignatureSpec(), None, threads=1)[1] >= 0
+    buf, offsets = numba_backend.encode_batch(texts)
+    return numba_backend._run_kernel(buf, offsets, SignatureSpec(), None, threads=1)[1] >= 0
 
 
 def _touched() -> list[str]:
     """Every code point the kernel maps or checks."""
     cps = [cp for cp in range(sys.maxunicode + 1)
-           if _table(mh._MAP_BLOCK, mh._MAP_ENTRY, cp) or _table(mh._NF_BLOCK, mh._NF_CHECK, cp)]
+           if _table(MAP_BLOCK, MAP_ENTRY, cp) or _table(NF_BLOCK, NF_CHECK, cp)]
     return [chr(cp) for cp in cps]
 
 
@@ -232,8 +250,8 @@ def test_kernel_normalizes_and_folds_every_code_point_like_unicodedata():
         texts = [context.format(c=c) for c in touched]
         ready = _kernel_normalizes(texts)
         assert ready.any() == some_ready and not ready.all()
-        kernel, reference = _by_doc(mh._shingle_batch(texts, spec)), _by_doc(mh._shingle_batch_numpy(texts, spec))
-        bad = [ascii(texts[d]) for d in sorted(set(kernel) | set(reference)) if kernel.get(d) != reference.get(d)]
+        got, reference = _by_doc(dispatch._shingle_batch(texts, spec)), _by_doc(numpy_backend.shingle_batch(texts, spec))
+        bad = [ascii(texts[d]) for d in sorted(set(got) | set(reference)) if got.get(d) != reference.get(d)]
         assert not bad, f"{len(bad)} texts differ, e.g. {bad[:5]}"
 
 
@@ -292,7 +310,7 @@ def test_int64_split_multiply_is_exact():
     rng = np.random.default_rng(1)
     x = np.concatenate([[0, 1, 2**31, 2**32 - 1], rng.integers(0, 2**32, 5000)]).astype(np.uint32)
     for c in (1, 0x85EBCA6B, 0xC2B2AE35, 2**32 - 1, 0x10001):
-        got = mh._mul32_exact(torch.from_numpy(x.astype(np.int64)), c & 0xFFFF, c >> 16).numpy()
+        got = torch_backend._mul32_exact(torch.from_numpy(x.astype(np.int64)), c & 0xFFFF, c >> 16).numpy()
         assert np.array_equal(got.astype(np.uint32), x * np.uint32(c))
 
 
