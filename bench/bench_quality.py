@@ -28,6 +28,7 @@ from pathlib import Path
 from curate import evaluation, jobs, quality, recipes, store
 from curate.dedup import lsh, minhash
 from curate.ingest import IngestOptions
+from curate.engines import LocalEngine
 
 Q = quality.QualityDesign
 DESIGNS = {
@@ -52,7 +53,7 @@ def base_store(corpus: Path, work: Path) -> Path:
     db = work / f"{corpus.parent.name}-base.duckdb"
     jobs.ingest(db, [str(corpus)], IngestOptions(id_field="id"))
     with jobs.recorded_run(db, "bench score", {}) as ctx:
-        jobs.score(ctx.con, db)
+        LocalEngine().score(ctx.con, db)
         for t in THRESHOLDS:
             lsh.dedup(ctx.con, t, minhash.SignatureSpec(), ctx.run_id)
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0)

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from curate.engines import LocalEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -29,7 +30,8 @@ def _timed(fn):
 def main(argv: list[str] | None = None) -> None:
     from curate import jobs, store
     from curate.dedup import lsh, minhash
-    from curate.engines.ray import RayOptions, dedup_ray, score_ray
+    from curate.engines.ray_data import dedup_ray, score_ray
+    from curate.engines.ray_session import RayOptions
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--input", default=str(Path(__file__).resolve().parents[1] / "sample_data" / "corpus"))
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         spec = minhash.SignatureSpec()
         times: dict[str, dict[str, float]] = {"local": {}, "ray": {}}
         with store.open_store(local) as con:
-            _, times["local"]["score"] = _timed(lambda: jobs.score(con, local, workers=args.cpus))
+            _, times["local"]["score"] = _timed(lambda: LocalEngine(args.cpus).score(con, local))
             rep_l, times["local"]["dedup"] = _timed(lambda: lsh.dedup(con, args.threshold, spec, 1))
         import ray
 

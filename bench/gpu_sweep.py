@@ -99,7 +99,7 @@ def cmd_score(args) -> None:
     from train.pipeline import junk_flags
 
     data = json.loads(Path(args.results).read_text())
-    qm = load_quality_model(jobs.quality_model_path(args.db))
+    qm = load_quality_model(store.quality_model_path(args.db))
     by: dict[str, list[dict]] = {}
     for r in data["runs"]:
         flags = junk_flags(r["samples"])

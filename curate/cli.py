@@ -47,26 +47,17 @@ def _command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
 
 
 def _add_engine(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engine", choices=["local", "ray"], default="local",
-                   help="local (default) or ray: the same stages on Ray Data (extra [distributed])")
-    p.add_argument("--address", default=None,
-                   help="Ray cluster address (host:port, auto or ray://host:10001); joined before the store is "
-                        "locked, and one that accepts no connection within 5 s fails with exit code 1")
-    p.add_argument("--work-dir", type=Path, default=None,
-                   help="with --engine ray: a folder the driver and every worker see, for Parquet shards")
+    from curate.engines import add_engine_arguments
+
+    add_engine_arguments(p)
 
 
-def _ray_options(args):
-    """The Ray engine's options, with the cluster already joined: called before the writer lock
-    is taken, so an unreachable --address fails at once and never blocks the store."""
-    from curate.engines import require_ray
+def _engine(args):
+    """The engine --engine names, ready: called before the writer lock is taken, so that an
+    unreachable Ray --address fails at once and never blocks the store."""
+    from curate.engines import engine_from_args
 
-    require_ray()
-    from curate.engines.ray import RayOptions, connect
-
-    opts = RayOptions(address=args.address, work_dir=args.work_dir)
-    connect(opts)
-    return opts
+    return engine_from_args(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -386,18 +377,11 @@ def cmd_score(args) -> int:
     from curate import jobs, store
     from curate.console import Progress
 
-    ray_opts = _ray_options(args) if args.engine == "ray" else None  # before the lock
+    engine = _engine(args)  # before the lock
     with jobs.recorded_run(args.db, "score", vars_of(args)) as ctx:
         total = ctx.con.execute("SELECT count(*) FROM documents").fetchone()[0]
         bar = Progress("score", total, quiet=args.quiet)
-        if args.engine == "ray":
-            from curate.engines.ray import score_ray
-
-            rep = score_ray(ctx.con, args.db, opts=ray_opts, batch_size=args.batch_size,
-                            on_batch=bar.update)
-        else:
-            rep = jobs.score(ctx.con, args.db, workers=args.workers, batch_size=args.batch_size,
-                             on_batch=bar.update)
+        rep = engine.score(ctx.con, args.db, batch_size=args.batch_size, on_batch=bar.update)
         bar.close()
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
                          counts_json=json.dumps({"scored": rep.scored, "rescored_stale": rep.rescored_stale}))
@@ -442,6 +426,7 @@ def cmd_dedup(args) -> int:
     from curate import jobs, store
     from curate.console import Progress
     from curate.dedup import lsh, minhash
+    from curate.engines import signature_device
 
     thresholds = args.threshold or [0.8]
     if args.explain:
@@ -455,20 +440,14 @@ def cmd_dedup(args) -> int:
                 print(format_table(["doc_id", "external id", "kept", "est. Jaccard", "bytes", "text"], rows))
         return int(ExitCode.OK)
     spec = minhash.SignatureSpec(num_perm=args.num_perm, seed=args.seed, ngram=args.ngram)
-    device = jobs.pick_signature_device(args.device)
+    device = signature_device(args.device)
     reports = []
-    ray_opts = _ray_options(args) if args.engine == "ray" else None  # before the lock
+    engine = _engine(args)  # before the lock
     with jobs.recorded_run(args.db, "dedup", vars_of(args)) as ctx:
         total = ctx.con.execute("SELECT count(*) FROM documents ANTI JOIN minhash USING (doc_id)").fetchone()[0]
         bar = Progress("signatures", total, quiet=args.quiet)
         for t in thresholds:
-            if args.engine == "ray":
-                from curate.engines.ray import dedup_ray
-
-                reports.append(dedup_ray(ctx.con, t, spec, ctx.run_id, db=args.db, opts=ray_opts,
-                                         device=device, on_batch=bar.update))
-            else:
-                reports.append(lsh.dedup(ctx.con, t, spec, ctx.run_id, device=device, on_batch=bar.update))
+            reports.append(engine.dedup(ctx.con, args.db, t, spec, ctx.run_id, device=device, on_batch=bar.update))
         bar.close()
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
                          counts_json=json.dumps([r.__dict__ for r in reports]))
@@ -542,8 +521,7 @@ def cmd_run(args) -> int:
     opts = IngestOptions(text_field=args.text_field, id_field=args.id_field, max_doc_bytes=args.max_doc_bytes)
     rep = jobs.run_pipeline(
         args.db, recipe, args.input, opts=opts, out=args.out, formats=args.format or ["parquet"],
-        device=args.device, workers=args.workers, validate_slice=not args.no_validate,
-        engine=args.engine, ray_opts=_ray_options(args) if args.engine == "ray" else None,
+        device=args.device, validate_slice=not args.no_validate, engine=_engine(args),
         on_stage=lambda name: log(f"stage: {name}", quiet=args.quiet),
     )
     if rep.nothing_to_do:
@@ -551,7 +529,7 @@ def cmd_run(args) -> int:
         return int(ExitCode.NOTHING_TO_DO if args.exit_5_when_idle else ExitCode.OK)
     ing = rep.ingest
     if rep.quality is not None:
-        from curate.jobs import quality_note
+        from curate.quality import quality_note
 
         print(f"run {rep.run_id}: {quality_note(rep.quality)}")
     print(f"run {rep.run_id}: records read {ing.records:,} = ingested {ing.documents:,} + quarantined "
@@ -569,20 +547,22 @@ def cmd_run(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from curate import jobs, store
+    from curate import store
+    from curate.invariants import check_invariants
 
     with store.open_store(args.db, read_only=True) as con:
-        results = jobs.check_invariants(con)
+        results = check_invariants(con)
     print(format_table(["invariant", "holds", "detail"], [[n, "yes" if ok else "NO", d] for n, ok, d in results]))
     return int(ExitCode.OK if all(ok for _, ok, _ in results) else ExitCode.INVARIANT_BROKEN)
 
 
 def cmd_export(args) -> int:
-    from curate import jobs, recipes, store
+    from curate import recipes, store
+    from curate.export import export_slice
 
     with store.open_store(args.db, read_only=True) as con:
         sid, _ = recipes.resolve_slice(con, args.slice)
-        path = jobs.export_slice(con, sid, args.out, args.format, redact=args.redact_pii)
+        path = export_slice(con, sid, args.out, args.format, redact=args.redact_pii)
     print(f"exported {path}")
     return int(ExitCode.OK)
 

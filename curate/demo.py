@@ -14,6 +14,10 @@ from curate import jobs, quality, store
 from curate.console import Progress, format_table, log
 from curate.errors import ExitCode, UsageError
 from curate.ingest import IngestOptions
+from curate.engines import LocalEngine
+from curate.engines import signature_device
+from curate.invariants import check_invariants
+from curate.validate import validate_in_store
 
 DEMO_MARK = "created_by"
 DEDUP_THRESHOLDS = (0.7, 0.8, 0.9)
@@ -95,12 +99,12 @@ def _cross_source(db: Path, cross: Path, quiet: bool) -> None:
     with jobs.recorded_run(db, "demo cross-source", {"data": str(cross)}) as ctx:
         con = ctx.con
         bar = Progress("score (cross-source)", report.documents, quiet=quiet)
-        jobs.score(con, db, on_batch=bar.update)
+        LocalEngine().score(con, db, on_batch=bar.update)
         bar.close()
         quality.train_quality(con, db, quality.QualityDesign())
         chosen = [recipes.load_recipe(name) for name in ("strict", "strict-multi")]
         for t in sorted({r.dedup.near_threshold for r in chosen if r.dedup.near_threshold is not None}):
-            lsh.dedup(con, t, minhash.SignatureSpec(), ctx.run_id, device=jobs.pick_signature_device("auto"))
+            lsh.dedup(con, t, minhash.SignatureSpec(), ctx.run_id, device=signature_device("auto"))
         slices = {r.name: (r, recipes.build_slice(con, r, ctx.run_id)) for r in chosen}
         _section(f"cross-source corpus ({report.documents:,} documents from sources the recipes were never "
                  f"tuned on; store {db})")
@@ -132,7 +136,7 @@ def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions 
     with jobs.recorded_run(db, "demo pipeline", {"data": str(data)}, publish=True) as ctx:
         con = ctx.con
         bar = Progress("score", report.documents, quiet=quiet)
-        sc = jobs.score(con, db, on_batch=bar.update)
+        sc = LocalEngine().score(con, db, on_batch=bar.update)
         bar.close()
         _section("score")
         print(f"{sc.scored:,} documents scored in {sc.seconds:.1f}s (signals version {sc.signals_version})")
@@ -143,7 +147,7 @@ def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions 
         print(format_table(["held-out metric", "value"], [[k, v] for k, v in q.heldout.items()]))
 
         _section("near-duplicates (MinHash LSH, 5-word shingles, 128 permutations)")
-        device = jobs.pick_signature_device("auto")
+        device = signature_device("auto")
         dd = [lsh.dedup(con, t, minhash.SignatureSpec(), ctx.run_id, device=device) for t in DEDUP_THRESHOLDS]
         print(format_table(["threshold", "bands x rows", "candidate pairs", "clusters", "duplicates"],
                            [[r.threshold, r.setting, r.candidate_pairs, r.clusters, r.duplicates] for r in dd]))
@@ -154,7 +158,7 @@ def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions 
         for name in recipes.shipped_recipe_names():
             recipe = recipes.load_recipe(name)
             res = recipes.build_slice(con, recipe, ctx.run_id)
-            val = jobs.validate(con, db, recipe, res.slice_id, ctx.run_id)
+            val = validate_in_store(con, db, recipe, res.slice_id, ctx.run_id)
             slices[name] = (recipe, res)
             top = ", ".join(f"{r} {n}" for r, n in res.reasons[:3])
             rows.append([name, res.n_documents, res.n_kept, res.n_dropped, round(res.kept_bytes / 1e6, 2),
@@ -186,7 +190,7 @@ def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions 
     if (cross / "labels.jsonl.gz").exists():
         _cross_source(db.with_name(f"{db.stem}-cross{db.suffix}"), cross, quiet)
     with store.open_store(db, read_only=True) as con:
-        checks = jobs.check_invariants(con)
+        checks = check_invariants(con)
     broken = [c for c in checks if not c[1]]
     print(f"\ninvariants: {len(checks) - len(broken)}/{len(checks)} hold"
           + ("" if not broken else f"; BROKEN: {[c[0] for c in broken]}"))

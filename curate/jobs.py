@@ -1,22 +1,24 @@
-"""Orchestration of the stages: each command is a recorded run, each stage a transaction."""
+"""The pipeline: each command is a recorded run, each stage a transaction.
+
+`curate run` is ingest -> score -> quality model -> dedup -> slice -> validate -> export; the
+stages themselves live in their rooms (curate/ingest.py, curate/engines/, curate/quality.py,
+curate/recipes.py, curate/validate.py, curate/export.py), this module orders them, records
+the run and decides when there is nothing to do."""
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from glob import escape as glob_escape
 from pathlib import Path
 
 import duckdb
-import numpy as np
-import polars as pl
-import pyarrow as pa
 
 from curate import store
-from curate.quality import quality_model_path
-from curate.errors import CurateError, ExitCode, UsageError
+from curate.engines import Engine, LocalEngine, signature_device
+from curate.errors import ExitCode, UsageError
+from curate.export import export_name, export_slice
+from curate.quality import obtain_quality_model, quality_note
 from curate.ingest import (FileResult, IngestOptions, IngestReport, display_path, expand_inputs, ingest_paths,
                            match_inputs, refuse_output_inside_inputs)
 
@@ -89,308 +91,7 @@ def ingest(
         return ctx.run_id, report
 
 
-# --- paths beside the store ----------------------------------------------------------------
-
-
-artifacts_dir = store.artifacts_dir
-
-
-# --- score ---------------------------------------------------------------------------------
-
-_worker_quality = None
-
-
-def _init_worker(quality_path: str | None) -> None:
-    global _worker_quality
-    from curate.signals.quality import load_quality_model
-
-    _worker_quality = load_quality_model(Path(quality_path)) if quality_path else None
-
-
-def _score_batch(texts: list[str]) -> pa.Table:
-    from curate.signals import score_texts
-
-    return score_texts(texts, quality_model=_worker_quality).to_arrow()
-
-
-@dataclass(frozen=True)
-class ScoreReport:
-    scored: int
-    rescored_stale: int
-    signals_version: str
-    quality_model: str | None
-    seconds: float
-
-
-def score(
-    con: duckdb.DuckDBPyConnection,
-    db: Path,
-    *,
-    workers: int | None = None,
-    batch_size: int = 2000,
-    on_batch: Callable[[int], None] | None = None,
-) -> ScoreReport:
-    """Signals for documents not yet scored (and those scored by an older signal version).
-
-    One transaction per batch: a killed run keeps the finished batches and the next run
-    goes on from there; a document's signals are written whole or not at all.
-    """
-    import time
-    from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing as mp
-
-    from curate.signals import SIGNALS_VERSION, signals
-
-    t0 = time.perf_counter()
-    store.ensure_signals_table(con, [(s.name, s.dtype) for s in signals()])
-    stale = con.execute("SELECT count(*) FROM signals WHERE signals_version <> ?", [SIGNALS_VERSION]).fetchone()[0]
-    if stale:
-        con.execute("DELETE FROM signals WHERE signals_version <> ?", [SIGNALS_VERSION])
-    qpath = quality_model_path(db)
-    qarg = str(qpath) if qpath.exists() else None
-    total = con.execute("SELECT count(*) FROM documents ANTI JOIN signals USING (doc_id)").fetchone()[0]
-    workers = workers or os.cpu_count() or 1
-    workers = max(1, min(workers, (total + batch_size - 1) // batch_size))
-    reader = con.cursor()
-    reader.execute("SELECT d.doc_id, d.text FROM documents d ANTI JOIN signals s USING (doc_id) ORDER BY d.doc_id")
-
-    def batches():
-        while True:
-            rows = reader.fetchmany(batch_size)
-            if not rows:
-                return
-            yield [r[0] for r in rows], [r[1] for r in rows]
-
-    def write(ids: list[str], tbl: pa.Table) -> None:
-        tbl = tbl.append_column("doc_id", pa.array(ids)).append_column(
-            "signals_version", pa.array([SIGNALS_VERSION] * len(ids)))
-        con.execute("BEGIN")
-        store.register(con, "_signal_batch", tbl)
-        con.execute("INSERT INTO signals BY NAME SELECT * FROM _signal_batch")
-        con.unregister("_signal_batch")
-        con.execute("COMMIT")
-        if on_batch:
-            on_batch(len(ids))
-
-    scored = 0
-    if workers <= 1:
-        _init_worker(qarg)
-        for ids, texts in batches():
-            write(ids, _score_batch(texts))
-            scored += len(ids)
-    else:
-        ctx = mp.get_context("spawn")  # no fork after DuckDB has started its threads
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(qarg,)) as pool:
-            pending: list = []
-            for ids, texts in batches():
-                pending.append((ids, pool.submit(_score_batch, texts)))
-                if len(pending) >= 2 * workers:  # bounded memory: a few batches in flight
-                    ids0, fut = pending.pop(0)
-                    write(ids0, fut.result())
-                    scored += len(ids0)
-            for ids0, fut in pending:
-                write(ids0, fut.result())
-                scored += len(ids0)
-    reader.close()
-    from curate.dedup.lines import update_common_lines
-
-    update_common_lines(con)  # corpus-level: the new documents change the old ones' values
-    return ScoreReport(scored, stale, SIGNALS_VERSION, qarg, time.perf_counter() - t0)
-
-
-def pick_signature_device(requested: str) -> str:
-    """MinHash on the GPU when one is present and torch sees it; numpy on CPU otherwise."""
-    if requested not in ("auto", "cpu", "cuda"):
-        raise UsageError(f"--device must be auto, cpu or cuda, not {requested!r}")
-    if requested == "cpu":
-        return "cpu"
-    try:
-        import torch
-
-        has_cuda = torch.cuda.is_available()
-    except ImportError:
-        has_cuda = False
-    if requested == "cuda" and not has_cuda:
-        raise UsageError("--device cuda: no CUDA device is visible to torch")
-    return "cuda" if has_cuda else "cpu"
-
-
-# --- validation, export, the scheduled pipeline ------------------------------------------------
-
-
-def slice_frame(con: duckdb.DuckDBPyConnection, slice_id: str, threshold: float | None):
-    """The kept documents of a slice, as the validation suite sees them (text truncated)."""
-    from curate.store import table_exists
-
-    dup = "false"
-    if threshold is not None:
-        dup = ("coalesce((SELECT NOT c.is_representative FROM dup_clusters c "
-               "WHERE c.doc_id = d.doc_id AND c.threshold = $threshold), false)")
-    pii = ", ".join(f"s.{c}" for c in ("pii_email_count", "pii_phone_count", "pii_ip_count", "pii_card_count"))
-    has_signals = table_exists(con, "signals")
-    sql = f"""
-        SELECT d.doc_id, left(d.text, 200) AS text, s.lang, s.quality,
-               ({dup}) OR count(*) OVER (PARTITION BY d.text_hash) > 1 AS is_duplicate, {pii}
-        FROM decisions k JOIN documents d USING (doc_id) {'LEFT JOIN signals s USING (doc_id)' if has_signals else ''}
-        WHERE k.slice_id = $slice AND k.kept"""
-    params = {"slice": slice_id}
-    if threshold is not None:
-        params["threshold"] = threshold
-    return pl.from_arrow(store.arrow(con, sql, params))
-
-
-def path_inside(folder: Path, file_name: str) -> Path:
-    """`folder / file_name`, refused unless it resolves to a file directly in `folder`.
-
-    File names here come from recipe names and slice ids; a name such as '../../x' or
-    '/abs/x' (or a symlink pointing out) must not write outside the folder.
-    """
-    root = Path(folder).resolve()
-    target = (root / file_name).resolve()
-    if Path(file_name).name != file_name or target.parent != root:
-        raise UsageError(f"refusing a path outside {root}: {file_name!r} is not a plain file name")
-    return target
-
-
-def suite_path(db: Path, recipe_name: str) -> Path:
-    from curate.recipes import RECIPE_NAME, RECIPE_NAME_RULE
-
-    if not RECIPE_NAME.fullmatch(recipe_name):
-        raise UsageError(f"a recipe name is {RECIPE_NAME_RULE}, got {recipe_name[:80]!r}")
-    d = artifacts_dir(db) / "suites"
-    d.mkdir(exist_ok=True)
-    return path_inside(d, f"{recipe_name}.json")
-
-
-def validate(con: duckdb.DuckDBPyConnection, db: Path, recipe, slice_id: str, run_id: int | None):
-    """Run the recipe's suite (generated once, then editable at suite_path) and store the result."""
-    from curate import validate as gxv
-
-    path = suite_path(db, recipe.name)
-    if path.exists():
-        spec = gxv.load_suite_spec(path)
-    else:
-        spec = gxv.suite_spec_from_recipe(recipe.to_dict())
-        gxv.save_suite_spec(spec, path)
-    frame = slice_frame(con, slice_id, recipe.dedup.near_threshold)
-    if recipe.redact_pii and len(frame):
-        # What the export writes: every string field redacted, counted over all of them.
-        from curate.signals.pii import count_exported, redact_document
-
-        rows = con.execute(
-            """SELECT d.doc_id, d.external_id, d.text, d.metadata::VARCHAR FROM decisions k JOIN documents d USING (doc_id)
-               WHERE k.slice_id = ? AND k.kept ORDER BY d.doc_id""", [slice_id]).fetchall()
-        counts = count_exported([redact_document(e, t, m) for _, e, t, m in rows])
-        counts = counts.with_columns(pl.Series("doc_id", [r[0] for r in rows], dtype=pl.String))
-        frame = frame.drop([c for c in counts.columns if c != "doc_id" and c in frame.columns]).join(
-            counts, on="doc_id", how="left")
-    docs_dir = artifacts_dir(db) / "data_docs"
-    outcome = gxv.validate_slice(frame, spec, docs_dir=docs_dir, run_name=f"{slice_id}-run{run_id}")
-    if outcome.docs_error:  # the result is stored all the same (docs_path NULL, the reason in result_json)
-        import sys
-
-        print(f"curate: warning: {outcome.docs_error}", file=sys.stderr)
-    con.execute(
-        "INSERT INTO validations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [slice_id, spec.name, outcome.success, json.dumps(outcome.statistics, default=str), outcome.result_json,
-         str(outcome.docs_path) if outcome.docs_path else None, store.now(), run_id],
-    )
-    return outcome
-
-
-def export_name(slice_id: str, fmt: str, *, redact: bool = False) -> str:
-    """'<slice_id>.<fmt>', or '<slice_id>.redacted.<fmt>': a slice id names one content, so
-    one file name does too."""
-    return f"{slice_id}{'.redacted' if redact else ''}.{fmt}"
-
-
-def _remove_stale_temps(final: Path) -> None:
-    """Temp files of `final` left by killed exports (their process is gone)."""
-    for tmp in final.parent.glob(f"{glob_escape(final.name)}.*.tmp"):
-        pid = tmp.name[len(final.name) + 1:-len(".tmp")]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def export_slice(con: duckdb.DuckDBPyConnection, slice_id: str, out_dir: Path, fmt: str,
-                 *, redact: bool = False, batch_size: int = 5000) -> Path:
-    """Write the kept documents to '<out>/<export_name>' via a temp name and a rename.
-
-    A file of that name holds the same content by construction (slice ids are content
-    digests), so an existing one is left as it is, and none of different content is replaced.
-    """
-    import pyarrow.parquet as pq
-
-    if fmt not in ("parquet", "jsonl"):
-        raise UsageError(f"export format must be parquet or jsonl, not {fmt!r}")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out {out_dir} is a file, not a folder")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create the export folder {out_dir}: {exc.strerror or exc}") from exc
-    final = path_inside(out_dir, export_name(slice_id, fmt, redact=redact))
-    if final.is_dir():
-        raise UsageError(f"cannot export to {final}: a folder of that name is in the way")
-    _remove_stale_temps(final)
-    if final.exists():
-        return final
-    tmp = final.with_name(f"{final.name}.{os.getpid()}.tmp")  # two `curate export`s may run at once
-    redact_fn = None
-    if redact:
-        from curate.signals.pii import redact_document as redact_fn
-    reader = con.cursor()
-    reader.execute(
-        """SELECT d.doc_id, d.external_id, d.text, d.metadata::VARCHAR AS metadata
-           FROM decisions k JOIN documents d USING (doc_id) WHERE k.slice_id = ? AND k.kept ORDER BY d.doc_id""",
-        [slice_id],
-    )
-    schema = pa.schema([("doc_id", pa.string()), ("external_id", pa.string()), ("text", pa.string()),
-                        ("metadata", pa.string())])
-    writer = pq.ParquetWriter(tmp, schema) if fmt == "parquet" else None
-    fh = open(tmp, "w", encoding="utf-8") if fmt == "jsonl" else None
-    written = 0
-    try:
-        while True:
-            rows = reader.fetchmany(batch_size)
-            if not rows:
-                break
-            written += len(rows)
-            if redact_fn is not None:
-                rows = [(a, *redact_fn(b, t, m)) for a, b, t, m in rows]  # doc_id is ours: kept
-            if writer is not None:
-                writer.write_table(pa.table(list(zip(*rows)), schema=schema))
-            else:
-                for a, b, t, m in rows:
-                    fh.write(json.dumps({"doc_id": a, "id": b, "text": t,
-                                         "metadata": json.loads(m) if m else None}, ensure_ascii=False) + "\n")
-    except BaseException:
-        for closing in (writer, fh):
-            if closing is not None:
-                closing.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        reader.close()
-    if writer is not None:
-        writer.close()
-    if fh is not None:
-        fh.close()
-    if fmt == "parquet" and pq.read_metadata(tmp).num_rows != written:  # verified before it is published
-        tmp.unlink(missing_ok=True)
-        raise CurateError(f"export {final}: the written file does not hold the {written:,} documents; not published")
-    os.replace(tmp, final)
-    return final
+# --- the scheduled pipeline ---------------------------------------------------------------------
 
 
 @dataclass
@@ -438,7 +139,7 @@ def _validated(con: duckdb.DuckDBPyConnection, db: Path, recipe, slice_id: str) 
     """The slice's latest validation passed, and the suite file has not changed since."""
     row = con.execute("SELECT success, validated_at FROM validations WHERE slice_id = ? "
                       "ORDER BY validated_at DESC LIMIT 1", [slice_id]).fetchone()
-    path = suite_path(db, recipe.name)
+    path = store.suite_path(db, recipe.name)
     if row is None or not row[0] or not path.exists():
         return False  # a failed suite is run again: an idle run must not hide it
     from datetime import datetime, timezone
@@ -473,30 +174,6 @@ def up_to_date_slice(con: duckdb.DuckDBPyConnection, db: Path, recipe, *, out: P
     return latest
 
 
-def obtain_quality_model(con: duckdb.DuckDBPyConnection, db: Path, recipe, stage: Callable[[str], None]):
-    """A recipe that filters on `quality` on a store with no model: train one the chosen
-    way (curate/quality.py) as a stage of this run, and rescore. None when not needed."""
-    from curate import quality
-
-    if not quality.recipe_needs_model(recipe):
-        return None
-    model = quality.load_model_or_none(db)
-    if model is None:
-        stage("quality (no model yet: training the classifier on this corpus, labelled by the heuristics)")
-        return quality.train_quality(con, db, quality.QualityDesign(), on_log=stage)
-    # a run killed after the model was saved and before its scores were: score the rest
-    unscored = con.execute("SELECT count(*) FROM signals WHERE quality IS NULL").fetchone()[0]
-    if unscored:
-        stage(f"quality (scoring {unscored:,} documents the model has not scored)")
-        quality.rescore_quality(con, model, only_missing=True)
-    return None
-
-
-def quality_note(rep) -> str:
-    return (f"trained the quality classifier ({rep.design.labels} labels: {rep.n_positive:,} clean-with-margin vs "
-            f"{rep.n_negative:,} junk documents) and rescored {rep.rescored:,} documents")
-
-
 def run_pipeline(
     db: Path,
     recipe,
@@ -509,17 +186,18 @@ def run_pipeline(
     workers: int | None = None,
     validate_slice: bool = True,
     on_stage: Callable[[str], None] | None = None,
-    engine: str = "local",
-    ray_opts=None,
+    engine: Engine | None = None,
 ) -> PipelineReport:
     """`curate run`: ingest new files -> score -> dedup -> slice -> validate -> export.
 
     Each stage is its own transaction (scoring and signatures commit per batch), so a
     killed run leaves every stage either done or not started, and the next run resumes.
-    A run with no new input and an up-to-date slice and exports changes nothing.
+    A run with no new input and an up-to-date slice and exports changes nothing. `engine`
+    runs score and dedup (the local one, with `workers` processes, by default).
     """
     from curate import recipes as recipes_mod
-    from curate.dedup import lsh, minhash
+    from curate.dedup import minhash
+    from curate.validate import validate_in_store
 
     stage = on_stage or (lambda name: None)
     refuse_output_inside_inputs(out, inputs, formats)  # else each run ingests its own export
@@ -553,27 +231,19 @@ def run_pipeline(
                                  message=rep.message)
                 return rep
         stage("score")
-        if engine == "ray":
-            from curate.engines.ray import dedup_ray, score_ray
-
-            rep.scored = score_ray(con, db, opts=ray_opts).scored
-        else:
-            rep.scored = score(con, db, workers=workers).scored
+        engine = engine or LocalEngine(workers)
+        rep.scored = engine.score(con, db).scored
         rep.quality = obtain_quality_model(con, db, recipe, stage)
         if recipe.dedup.near_threshold is not None:
             stage("dedup")
-            spec, dev = minhash.SignatureSpec(), pick_signature_device(device)
-            if engine == "ray":
-                rep.dedup.append(dedup_ray(con, recipe.dedup.near_threshold, spec, ctx.run_id, db=db,
-                                           opts=ray_opts, device=dev))
-            else:
-                rep.dedup.append(lsh.dedup(con, recipe.dedup.near_threshold, spec, ctx.run_id, device=dev))
+            rep.dedup.append(engine.dedup(con, db, recipe.dedup.near_threshold, minhash.SignatureSpec(),
+                                          ctx.run_id, device=signature_device(device)))
         stage("slice")
         rep.slice = recipes_mod.build_slice(con, recipe, ctx.run_id)
         rep.slice_id = rep.slice.slice_id
         if validate_slice:
             stage("validate")
-            rep.validation = validate(con, db, recipe, rep.slice_id, ctx.run_id)
+            rep.validation = validate_in_store(con, db, recipe, rep.slice_id, ctx.run_id)
         invalid = rep.validation is not None and not rep.validation.success
         if out is not None and not invalid:  # a slice that failed its suite is not published
             stage("export")
@@ -596,40 +266,3 @@ def run_pipeline(
                               + [f.error or "" for f in ing.failed])[:4000] or None,
         )
     return rep
-
-
-# --- invariants --------------------------------------------------------------------------------
-
-
-def check_invariants(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool, str]]:
-    """(invariant, holds, detail) for every source, run and slice in the store."""
-    out: list[tuple[str, bool, str]] = []
-    bad_sources = con.execute("""
-        SELECT s.uri, s.n_records, s.n_documents, s.n_quarantined,
-               (SELECT count(*) FROM documents d WHERE d.source_id = s.source_id) AS docs,
-               (SELECT count(*) FROM quarantine q WHERE q.source_id = s.source_id) AS quar
-        FROM sources s
-        WHERE s.n_records <> s.n_documents + s.n_quarantined OR docs <> s.n_documents OR quar <> s.n_quarantined
-    """).fetchall()
-    n_sources = con.execute("SELECT count(*) FROM sources").fetchone()[0]
-    out.append(("every source: records read = ingested + quarantined", not bad_sources,
-                f"{n_sources} sources" if not bad_sources else f"broken: {bad_sources[:5]}"))
-    orphans = con.execute("SELECT count(*) FROM documents ANTI JOIN sources USING (source_id)").fetchone()[0]
-    out.append(("every document belongs to a recorded source", orphans == 0, f"{orphans} orphans"))
-    bad_runs = con.execute(
-        "SELECT run_id FROM runs WHERE records_read <> documents_ingested + quarantined").fetchall()
-    out.append(("every run: records read = ingested + quarantined", not bad_runs,
-                "ok" if not bad_runs else f"runs {[r[0] for r in bad_runs]}"))
-    n_docs = con.execute("SELECT count(*) FROM documents").fetchone()[0]
-    for sid, n_slice_docs, n_kept, n_dropped in con.execute(
-            "SELECT slice_id, n_documents, n_kept, n_dropped FROM slices ORDER BY slice_id").fetchall():
-        counts = con.execute(
-            """SELECT count(*), count(*) FILTER (WHERE kept), count(*) FILTER (WHERE NOT kept),
-                      count(*) FILTER (WHERE NOT kept AND reason IS NULL)
-               FROM decisions WHERE slice_id = ?""", [sid]).fetchone()
-        holds = counts[0] == n_slice_docs == counts[1] + counts[2] and (counts[1], counts[2]) == (n_kept, n_dropped)
-        out.append((f"slice {sid}: documents = kept + dropped", holds,
-                    f"{counts[0]} = {counts[1]} + {counts[2]}" + ("" if n_slice_docs == n_docs else
-                                                                   f" (store now holds {n_docs}: rebuild the slice)")))
-        out.append((f"slice {sid}: every drop has a reason", counts[3] == 0, f"{counts[3]} without reason"))
-    return out

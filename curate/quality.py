@@ -104,8 +104,7 @@ class QualityReport:
     notes: list[str] = field(default_factory=list)
 
 
-def quality_model_path(db: Path) -> Path:
-    return store.artifacts_dir(db) / "quality.bin"
+quality_model_path = store.quality_model_path
 
 
 def teacher_rules(teacher: str = "precise"):
@@ -335,3 +334,28 @@ def eval_quality(db: Path) -> dict:
         raise UsageError(f"no quality model at {path}: run `curate quality train` first")
     model = load_quality_model(path)
     return {**model.meta.get("heldout", {}), "design": model.meta.get("design", {}).get("labels", "reference (v1)")}
+
+
+# --- the quality stage of `curate run` -------------------------------------------------
+
+
+def obtain_quality_model(con: duckdb.DuckDBPyConnection, db: Path, recipe, stage: Callable[[str], None]):
+    """A recipe that filters on `quality` on a store with no model: train one the default way
+    (QualityDesign()) as a stage of this run, and rescore. None when not needed."""
+    if not recipe_needs_model(recipe):
+        return None
+    model = load_model_or_none(db)
+    if model is None:
+        stage("quality (no model yet: training the classifier on this corpus, labelled by the heuristics)")
+        return train_quality(con, db, QualityDesign(), on_log=stage)
+    # a run killed after the model was saved and before its scores were: score the rest
+    unscored = con.execute("SELECT count(*) FROM signals WHERE quality IS NULL").fetchone()[0]
+    if unscored:
+        stage(f"quality (scoring {unscored:,} documents the model has not scored)")
+        rescore_quality(con, model, only_missing=True)
+    return None
+
+
+def quality_note(rep) -> str:
+    return (f"trained the quality classifier ({rep.design.labels} labels: {rep.n_positive:,} clean-with-margin vs "
+            f"{rep.n_negative:,} junk documents) and rescored {rep.rescored:,} documents")

@@ -36,13 +36,10 @@ import yaml
 
 from curate.errors import UsageError
 from curate import store
-from curate.store import best_copy_order, ident, now
+from curate.store import RECIPE_NAME, RECIPE_NAME_RULE, best_copy_order, ident, now
 
 RECIPES_PACKAGE = "curate.recipes_shipped"
 TOP_KEYS = {"name", "description", "filters", "dedup", "export"}
-# A recipe's name becomes file names (its suite, its slice id, hence its exports): a plain stem.
-RECIPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-RECIPE_NAME_RULE = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 # A recipe is a screenful of YAML; the bounds keep a hostile one from costing memory or time.
 MAX_RECIPE_BYTES = 1 << 20
 MAX_RECIPE_DEPTH = 16

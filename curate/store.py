@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from curate.errors import SchemaError, StoreLockedError
+from curate.errors import SchemaError, StoreLockedError, UsageError
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = Path("curate.duckdb")
@@ -572,8 +572,6 @@ def writer_lock(path: Path | str) -> Iterator[None]:
         lock_path.parent.mkdir(parents=True, exist_ok=True)  # as connect() does for the store
         fh = open(lock_path, "a+")
     except OSError as exc:
-        from curate.errors import UsageError
-
         raise UsageError(f"cannot use the store {path}: {exc.strerror or exc} ({lock_path.parent})") from exc
     try:
         try:
@@ -586,6 +584,54 @@ def writer_lock(path: Path | str) -> Iterator[None]:
         yield
     finally:
         fh.close()
+
+
+# --- files beside the store: every path the store's jobs write is made here ----------------
+
+
+def quality_model_path(db: Path | str) -> Path:
+    """The quality classifier trained on this store's corpus (its calibration beside it, .json)."""
+    return artifacts_dir(db) / "quality.bin"
+
+
+def data_docs_dir(db: Path | str) -> Path:
+    return artifacts_dir(db) / "data_docs"
+
+
+def checkpoints_dir(db: Path | str) -> Path:
+    return artifacts_dir(db) / "checkpoints"
+
+
+def ray_work_dir(db: Path | str) -> Path:
+    """The Ray engine's Parquet shards when no --work-dir is given (a local Ray)."""
+    return artifacts_dir(db) / "ray-work"
+
+
+def path_inside(folder: Path, file_name: str) -> Path:
+    """`folder / file_name`, refused unless it resolves to a file directly in `folder`.
+
+    File names here come from recipe names and slice ids; a name such as '../../x' or
+    '/abs/x' (or a symlink pointing out) must not write outside the folder.
+    """
+    root = Path(folder).resolve()
+    target = (root / file_name).resolve()
+    if Path(file_name).name != file_name or target.parent != root:
+        raise UsageError(f"refusing a path outside {root}: {file_name!r} is not a plain file name")
+    return target
+
+
+# A recipe's name becomes its slice id, its suite's file name and its export's file name.
+RECIPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+RECIPE_NAME_RULE = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def suite_path(db: Path, recipe_name: str) -> Path:
+    """The recipe's suite (generated once, then editable), refused for a name that is not one."""
+    if not RECIPE_NAME.fullmatch(recipe_name):
+        raise UsageError(f"a recipe name is {RECIPE_NAME_RULE}, got {recipe_name[:80]!r}")
+    d = artifacts_dir(db) / "suites"
+    d.mkdir(exist_ok=True)
+    return path_inside(d, f"{recipe_name}.json")
 
 
 def snapshot_path(path: Path | str) -> Path:

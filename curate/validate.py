@@ -17,9 +17,11 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from curate import store
 from curate.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import duckdb
     import great_expectations as gx
     import pandas as pd
     import polars as pl
@@ -567,3 +569,64 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+# --- the validation stage: a stored slice against its suite ---------------------------------
+
+
+def slice_frame(con: duckdb.DuckDBPyConnection, slice_id: str, threshold: float | None) -> pl.DataFrame:
+    """The kept documents of a slice, as the validation suite sees them (text truncated)."""
+    import polars as pl
+
+    dup = "false"
+    if threshold is not None:
+        dup = ("coalesce((SELECT NOT c.is_representative FROM dup_clusters c "
+               "WHERE c.doc_id = d.doc_id AND c.threshold = $threshold), false)")
+    pii = ", ".join(f"s.{c}" for c in PII_COLUMNS)
+    has_signals = store.table_exists(con, "signals")
+    sql = f"""
+        SELECT d.doc_id, left(d.text, 200) AS text, s.lang, s.quality,
+               ({dup}) OR count(*) OVER (PARTITION BY d.text_hash) > 1 AS is_duplicate, {pii}
+        FROM decisions k JOIN documents d USING (doc_id) {'LEFT JOIN signals s USING (doc_id)' if has_signals else ''}
+        WHERE k.slice_id = $slice AND k.kept"""
+    params = {"slice": slice_id}
+    if threshold is not None:
+        params["threshold"] = threshold
+    return pl.from_arrow(store.arrow(con, sql, params))
+
+
+def validate_in_store(con: duckdb.DuckDBPyConnection, db: Path, recipe, slice_id: str, run_id: int | None):
+    """Run the recipe's suite (generated once, then editable at store.suite_path) on a stored
+    slice and store the result in `validations`."""
+    import polars as pl
+
+    path = store.suite_path(db, recipe.name)
+    if path.exists():
+        spec = load_suite_spec(path)
+    else:
+        spec = suite_spec_from_recipe(recipe.to_dict())
+        save_suite_spec(spec, path)
+    frame = slice_frame(con, slice_id, recipe.dedup.near_threshold)
+    if recipe.redact_pii and len(frame):
+        # What the export writes: every string field redacted, counted over all of them.
+        from curate.signals.pii import count_exported, redact_document
+
+        rows = con.execute(
+            """SELECT d.doc_id, d.external_id, d.text, d.metadata::VARCHAR FROM decisions k JOIN documents d USING (doc_id)
+               WHERE k.slice_id = ? AND k.kept ORDER BY d.doc_id""", [slice_id]).fetchall()
+        counts = count_exported([redact_document(e, t, m) for _, e, t, m in rows])
+        counts = counts.with_columns(pl.Series("doc_id", [r[0] for r in rows], dtype=pl.String))
+        frame = frame.drop([c for c in counts.columns if c != "doc_id" and c in frame.columns]).join(
+            counts, on="doc_id", how="left")
+    docs_dir = store.data_docs_dir(db)
+    outcome = validate_slice(frame, spec, docs_dir=docs_dir, run_name=f"{slice_id}-run{run_id}")
+    if outcome.docs_error:  # the result is stored all the same (docs_path NULL, the reason in result_json)
+        import sys
+
+        print(f"curate: warning: {outcome.docs_error}", file=sys.stderr)
+    con.execute(
+        "INSERT INTO validations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [slice_id, spec.name, outcome.success, json.dumps(outcome.statistics, default=str), outcome.result_json,
+         str(outcome.docs_path) if outcome.docs_path else None, store.now(), run_id],
+    )
+    return outcome

@@ -9,6 +9,7 @@ import pytest
 from curate import jobs, store
 from curate.dedup.lines import update_common_lines
 from curate.ingest import IngestOptions
+from curate.engines import LocalEngine
 
 FOOTER = "Accept all cookies to continue browsing this site"
 MENU = "Home | Products | About us | Contact"
@@ -31,7 +32,7 @@ def _values(db: Path) -> dict[str, float]:
 
 def _score(db: Path) -> None:
     with jobs.recorded_run(db, "score", {}) as ctx:
-        jobs.score(ctx.con, db, workers=1)
+        LocalEngine(1).score(ctx.con, db)
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0)
 
 

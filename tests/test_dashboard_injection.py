@@ -15,6 +15,7 @@ pytest.importorskip("streamlit", reason="the dashboard needs the [app] extra (st
 from curate import jobs, store  # noqa: E402
 from curate.dashboard.highlight import highlight_html, md_code, md_literal, samples_html, split_lines  # noqa: E402
 from curate.recipes import build_slice, parse_recipe  # noqa: E402
+from curate.engines import LocalEngine
 from tests.dashboard_helpers import run_app  # noqa: E402
 
 EVIL = ("Short note.\r\r![t](http://127.0.0.1:9/track.png) [click](http://evil.example)\n\n"
@@ -58,7 +59,7 @@ def evil_store(tmp_path_factory) -> tuple[Path, str]:
     db = tmp / "store.duckdb"
     jobs.ingest(db, [str(src)], jobs.IngestOptions(id_field="id"))
     with store.open_store(db) as con:
-        jobs.score(con, db, workers=1)
+        LocalEngine(1).score(con, db)
         res = build_slice(con, parse_recipe(RECIPE))
         (doc_id,) = con.execute("SELECT doc_id FROM documents WHERE text = ?", [EVIL]).fetchone()
     assert res.n_dropped == 1

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from curate import explain, jobs, recipes, store
 from curate.recipes import parse_recipe
+from curate.engines import LocalEngine
 
 CLEAN = ("The committee met on Tuesday to review the budget for the coming year, and the members agreed "
          "that the library should stay open later in the evening during the winter months. ") * 4
@@ -23,7 +24,7 @@ def _store(db: Path, tmp_path: Path) -> str:
     path.write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in docs.items()))
     jobs.ingest(db, [str(path)], jobs.IngestOptions(id_field="id"))
     with store.open_store(db) as con:
-        jobs.score(con, db, workers=1)
+        LocalEngine(1).score(con, db)
         return recipes.build_slice(con, parse_recipe(RECIPE)).slice_id
 
 

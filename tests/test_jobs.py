@@ -15,6 +15,7 @@ import pytest
 from curate import jobs, store
 from curate.cli import main
 from curate.errors import ExitCode
+from curate.invariants import check_invariants
 
 RECIPE = """name: nightly
 filters:
@@ -82,7 +83,7 @@ def test_three_runs_new_changed_repeated(tmp_path, recipe):
     with store.open_store(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == before
         statuses = [r[0] for r in con.execute("SELECT status FROM runs ORDER BY run_id").fetchall()]
-        results = jobs.check_invariants(con)
+        results = check_invariants(con)
     assert statuses == ["ok", "ok", "nothing_to_do", "nothing_to_do"]
     assert all(ok for _, ok, _ in results), results
     assert main(["check", "--db", str(db)]) == 0
@@ -95,7 +96,7 @@ def test_three_runs_new_changed_repeated(tmp_path, recipe):
 def test_validation_failure_exits_4(tmp_path, recipe):
     db, out = tmp_path / "s.duckdb", tmp_path / "out"
     inp = _write(tmp_path / "a.jsonl", range(5))
-    suite = jobs.suite_path(db, "nightly")
+    suite = store.suite_path(db, "nightly")
     suite.write_text(json.dumps({"name": "nightly", "allowed_langs": ["en"], "min_documents": 1000}))
     assert _run(db, recipe, str(inp), out) == ExitCode.VALIDATION_FAILED
     with store.open_store(db, read_only=True) as con:

@@ -62,7 +62,8 @@ def test_sigterm_marks_the_run_failed(tmp_path, corpus, monkeypatch, capsys):
     import os
     import signal
 
-    from curate import jobs, store
+    from curate import store
+    from curate.engines import LocalEngine
 
     db = tmp_path / "s.duckdb"
     assert main(["ingest", str(corpus), "--db", str(db), "--quiet"]) == 0
@@ -71,7 +72,7 @@ def test_sigterm_marks_the_run_failed(tmp_path, corpus, monkeypatch, capsys):
         os.kill(os.getpid(), signal.SIGTERM)  # what systemd sends mid-stage
         raise AssertionError("not reached")
 
-    monkeypatch.setattr(jobs, "score", killed)
+    monkeypatch.setattr(LocalEngine, "score", killed)
     before = signal.getsignal(signal.SIGTERM)
     assert main(["score", "--db", str(db), "--quiet"]) == 1
     assert "terminated" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from curate import jobs, quality, recipes, store
 from curate.errors import UsageError
 from curate.ingest import IngestOptions
 from curate.signals.quality import calibration_points, load_quality_model
+from curate.engines import LocalEngine
 
 WORDS = ("the river ran past the old mill and the children of the village walked along it every "
          "morning while their parents talked about the harvest the weather and the price of bread").split()
@@ -42,7 +43,7 @@ def _store(tmp_path: Path, n_clean: int = 40, n_junk: int = 30, copies: int = 3)
     db = tmp_path / "s.duckdb"
     jobs.ingest(db, [str(path)], IngestOptions(id_field="id"))
     with jobs.recorded_run(db, "score", {}) as ctx:
-        jobs.score(ctx.con, db, workers=1)
+        LocalEngine(1).score(ctx.con, db)
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0)
     return db
 
@@ -129,7 +130,7 @@ def test_a_run_killed_after_the_model_was_saved_scores_the_rest(tmp_path):
         con.execute("UPDATE signals SET quality = NULL WHERE doc_id IN (SELECT doc_id FROM signals LIMIT 10)")
         stages: list[str] = []
         recipe = recipes.parse_recipe("name: q\nfilters:\n  quality: {min: 0.02}\n")
-        assert jobs.obtain_quality_model(con, db, recipe, stages.append) is None
+        assert quality.obtain_quality_model(con, db, recipe, stages.append) is None
         assert con.execute("SELECT count(*) FROM signals WHERE quality IS NULL").fetchone()[0] == 0
     assert stages and "scoring 10 documents" in stages[0]
 

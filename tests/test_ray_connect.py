@@ -53,7 +53,7 @@ def test_unreachable_address_fails_fast_without_a_traceback(tmp_path, monkeypatc
 
 def test_the_cluster_is_joined_before_the_writer_lock(tmp_path, monkeypatch):
     """Whatever joining the cluster costs, the store is not locked meanwhile."""
-    from curate.engines import ray as ray_engine
+    from curate.engines import ray_session as ray_engine
 
     db = tmp_path / "x.duckdb"
     seen = []
@@ -72,7 +72,7 @@ def test_the_cluster_is_joined_before_the_writer_lock(tmp_path, monkeypatch):
 
 
 def test_endpoints_follow_rays_rules(monkeypatch):
-    from curate.engines.ray import cluster_endpoint
+    from curate.engines.ray_session import cluster_endpoint
     from curate.errors import UsageError
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)

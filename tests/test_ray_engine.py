@@ -22,7 +22,9 @@ from polars.testing import assert_frame_equal
 
 from curate import jobs, quality, recipes, store
 from curate.dedup import lsh, minhash
-from curate.engines.ray import RayOptions, bucket_pairs
+from curate.engines.ray_data import bucket_pairs
+from curate.engines.ray_session import RayOptions
+from curate.engines import LocalEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
@@ -95,12 +97,12 @@ def ray_local():
 
 def _copy_store(src: Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
-    shutil.copytree(jobs.artifacts_dir(src), jobs.artifacts_dir(dst), dirs_exist_ok=True)
+    shutil.copytree(store.artifacts_dir(src), store.artifacts_dir(dst), dirs_exist_ok=True)
 
 
 @pytest.fixture(scope="module")
 def stores(ray_local, tmp_path_factory):
-    from curate.engines.ray import dedup_ray, score_ray
+    from curate.engines.ray_data import dedup_ray, score_ray
 
     d = tmp_path_factory.mktemp("ray_parity")
     local, dist = d / "local.duckdb", d / "ray.duckdb"
@@ -109,17 +111,17 @@ def stores(ray_local, tmp_path_factory):
     teacher = d / "teacher.duckdb"
     jobs.ingest(teacher, [str(SAMPLE / "corpus")])
     with store.open_store(teacher) as con:
-        jobs.score(con, teacher, workers=2)
+        LocalEngine(2).score(con, teacher)
         quality.train_quality(con, teacher)
     jobs.ingest(local, [str(SAMPLE / "corpus")])
     model = quality.quality_model_path(teacher)
     for p in (model, model.with_suffix(".json")):
-        shutil.copyfile(p, jobs.artifacts_dir(local) / p.name)
+        shutil.copyfile(p, store.artifacts_dir(local) / p.name)
     _copy_store(local, dist)
     spec = minhash.SignatureSpec()
     reports = {}
     with store.open_store(local) as con:
-        reports["local"] = [jobs.score(con, local, workers=2)]
+        reports["local"] = [LocalEngine(2).score(con, local)]
         reports["local"] += [lsh.dedup(con, t, spec, 2) for t in THRESHOLDS]
     opts = RayOptions(bucket_parts=3)
     with store.open_store(dist) as con:
@@ -181,7 +183,7 @@ def test_recipe_decisions_identical(stores, name):
 
 @pytest.mark.slow
 def test_rerun_is_a_no_op(stores):
-    from curate.engines.ray import dedup_ray, score_ray
+    from curate.engines.ray_data import dedup_ray, score_ray
 
     _, dist, reports = stores
     before = _frame(dist, "SELECT * FROM dup_clusters ORDER BY threshold, doc_id")
@@ -203,7 +205,7 @@ def _page(rng: random.Random, n_words: int = 150) -> str:
 
 @pytest.mark.slow
 def test_huge_cluster_is_bounded_and_matches_local(ray_local, tmp_path):
-    from curate.engines.ray import dedup_ray
+    from curate.engines.ray_data import dedup_ray
 
     rng = random.Random(1)
     page = _page(rng)

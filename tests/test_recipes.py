@@ -8,6 +8,7 @@ import pytest
 from curate import jobs, recipes, store
 from curate.errors import UsageError
 from curate.recipes import RecipeError, load_recipe, parse_recipe
+from curate.engines import LocalEngine
 
 CLEAN = (
     "The river runs through the old town and the people who live there have always fished in it. "
@@ -83,7 +84,7 @@ def _store_with(db, tmp_path, texts: list[str]):
     path.write_text("".join(json.dumps({"id": f"x{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
     jobs.ingest(db, [str(path)], jobs.IngestOptions(id_field="id"))
     with store.open_store(db) as con:
-        jobs.score(con, db, workers=1)
+        LocalEngine(1).score(con, db)
     return path
 
 

@@ -11,6 +11,7 @@ from curate import jobs
 from curate.cli import main
 from curate.errors import UsageError
 from curate.recipes import MAX_RECIPE_BYTES, RecipeError, load_recipe, parse_recipe
+from curate import store
 
 OK_FILTERS = "filters:\n  word_count: {min: 20}\n"
 
@@ -42,23 +43,23 @@ def test_a_bad_name_exits_2_naming_the_file(tmp_path, capsys):
 @pytest.mark.parametrize("name", ["../../evil", "/abs/path", "a/b", ".."])
 def test_suite_path_stays_in_the_suites_folder(tmp_path, name):
     with pytest.raises(UsageError):
-        jobs.suite_path(tmp_path / "s.duckdb", name)
-    good = jobs.suite_path(tmp_path / "s.duckdb", "strict")
+        store.suite_path(tmp_path / "s.duckdb", name)
+    good = store.suite_path(tmp_path / "s.duckdb", "strict")
     assert good.parent == (tmp_path / "s.duckdb.artifacts" / "suites").resolve() and good.name == "strict.json"
 
 
 def test_suite_path_refuses_a_symlink_out(tmp_path):
-    suites = jobs.suite_path(tmp_path / "s.duckdb", "x").parent
+    suites = store.suite_path(tmp_path / "s.duckdb", "x").parent
     (suites / "out.json").symlink_to(tmp_path / "elsewhere.json")
     with pytest.raises(UsageError, match="outside"):
-        jobs.suite_path(tmp_path / "s.duckdb", "out")
+        store.suite_path(tmp_path / "s.duckdb", "out")
 
 
 def test_path_inside_refuses_what_leaves_the_folder(tmp_path):
-    assert jobs.path_inside(tmp_path, "a.json") == (tmp_path / "a.json").resolve()
+    assert store.path_inside(tmp_path, "a.json") == (tmp_path / "a.json").resolve()
     for bad in ("../a.json", "/etc/passwd", "sub/a.json", "..", ""):
         with pytest.raises(UsageError):
-            jobs.path_inside(tmp_path, bad)
+            store.path_inside(tmp_path, bad)
 
 
 # --- YAML cannot exhaust memory or time ------------------------------------------------------

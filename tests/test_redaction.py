@@ -14,6 +14,9 @@ from curate import jobs, store
 from curate.recipes import parse_recipe
 from curate.signals import Batch, pii
 from curate.signals.pii import count_exported, redact_document, redact_metadata, redact_pii
+from curate.engines import LocalEngine
+from curate.export import export_slice
+from curate.validate import validate_in_store
 
 NAMES = [s.name for s in pii.SIGNALS]
 
@@ -165,7 +168,7 @@ def built(tmp_path):
     from curate.recipes import build_slice
 
     with store.open_store(db) as con:
-        jobs.score(con, db, workers=1)
+        LocalEngine(1).score(con, db)
         res = build_slice(con, parse_recipe(RECIPE))
     assert res.n_kept == 2
     return db, res.slice_id
@@ -179,7 +182,7 @@ def _no_pii(value: str | None) -> bool:
 def test_redacted_export_holds_no_pii_in_any_field(built, tmp_path, fmt):
     db, slice_id = built
     with store.open_store(db, read_only=True) as con:
-        path = jobs.export_slice(con, slice_id, tmp_path / "out", fmt, redact=True)
+        path = export_slice(con, slice_id, tmp_path / "out", fmt, redact=True)
         doc_ids = [r[0] for r in con.execute("SELECT doc_id FROM documents ORDER BY doc_id").fetchall()]
     if fmt == "jsonl":
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -203,9 +206,9 @@ def test_validation_checks_what_the_export_writes(built, monkeypatch):
     db, slice_id = built
     recipe = parse_recipe(RECIPE)
     with store.open_store(db) as con:
-        assert jobs.validate(con, db, recipe, slice_id, None).success
+        assert validate_in_store(con, db, recipe, slice_id, None).success
         # An export that left the metadata as it was would fail the "no PII" expectations.
         monkeypatch.setattr(pii, "redact_document", lambda e, t, m: (e, pii.redact_pii(t), m))
-        outcome = jobs.validate(con, db, recipe, slice_id, None)
+        outcome = validate_in_store(con, db, recipe, slice_id, None)
     assert not outcome.success
     assert set(outcome.failed_checks()) == {"no_pii_email", "no_pii_phone", "no_pii_ip"}

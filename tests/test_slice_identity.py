@@ -15,6 +15,9 @@ from curate.cli import main
 from curate.dedup import lsh, minhash
 from curate.errors import ExitCode
 from curate.recipes import parse_recipe
+from curate.engines import LocalEngine
+from curate.invariants import check_invariants
+from curate.export import export_slice
 
 SENT = ("The committee met on Tuesday to review the budget for the coming year, and the members agreed that "
         "the library should stay open later in the evening during the winter months. ")
@@ -49,7 +52,7 @@ def _corpus(ids: range = range(6)) -> dict[str, str]:
 def _store(db: Path, tmp_path: Path, docs: dict[str, str], name: str = "a") -> None:
     jobs.ingest(db, [str(_write(tmp_path / f"{name}.jsonl", docs))], jobs.IngestOptions(id_field="id"))
     with store.open_store(db) as con:
-        jobs.score(con, db, workers=1)
+        LocalEngine(1).score(con, db)
         lsh.dedup(con, 0.8, minhash.SignatureSpec(), 1)
 
 
@@ -157,7 +160,7 @@ def test_older_slices_are_pruned_unless_trained(db, tmp_path):
         assert {r[0] for r in con.execute("SELECT slice_id FROM slices").fetchall()} == {b.slice_id, c.slice_id}
         assert recipes.resolve_slice(con, "nightly") == (c.slice_id, "nightly")
         assert recipes.resolve_slice(con, b.slice_id) == (b.slice_id, "nightly")
-        assert all(ok for _, ok, _ in jobs.check_invariants(con))
+        assert all(ok for _, ok, _ in check_invariants(con))
 
 
 # --- export ---------------------------------------------------------------------------------
@@ -173,10 +176,10 @@ def test_export_is_named_by_content_and_never_rewritten(db, tmp_path):
     alive = out / f"{res.slice_id}.parquet.{os.getppid()}.tmp"  # another export still writing
     alive.write_bytes(b"partial")
     with store.open_store(db, read_only=True) as con:
-        path = jobs.export_slice(con, res.slice_id, out, "parquet")
+        path = export_slice(con, res.slice_id, out, "parquet")
         stat = path.stat()
-        assert jobs.export_slice(con, res.slice_id, out, "parquet") == path
-        redacted = jobs.export_slice(con, res.slice_id, out, "parquet", redact=True)
+        assert export_slice(con, res.slice_id, out, "parquet") == path
+        redacted = export_slice(con, res.slice_id, out, "parquet", redact=True)
     assert path.name == f"{res.slice_id}.parquet" and redacted.name == f"{res.slice_id}.redacted.parquet"
     assert (path.stat().st_ino, path.stat().st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
     assert pq.read_table(path).num_rows == res.n_kept
@@ -261,7 +264,7 @@ def test_changed_store_state_is_not_idle(db, tmp_path, nightly):
 
 def test_failed_validation_is_run_again_not_hidden(db, tmp_path, nightly):
     inp = _write(tmp_path / "a.jsonl", _corpus())
-    suite = jobs.suite_path(db, "nightly")
+    suite = store.suite_path(db, "nightly")
     suite.write_text(json.dumps({"name": "nightly", "min_documents": 1000}))
     assert _run(db, nightly, str(inp), None) == ExitCode.VALIDATION_FAILED
     assert _run(db, nightly, str(inp), None, "--exit-5-when-idle") == ExitCode.VALIDATION_FAILED

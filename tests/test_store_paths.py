@@ -29,7 +29,7 @@ def test_two_stores_with_one_stem_keep_their_own_artifacts(tmp_path):
     store.publish_snapshot(b)
     assert store.snapshot_path(a) != store.snapshot_path(b)
     assert _marker(store.snapshot_path(a)) == "duckdb" and _marker(store.snapshot_path(b)) == "db"
-    assert jobs.suite_path(a, "strict").parent != jobs.suite_path(b, "strict").parent
+    assert store.suite_path(a, "strict").parent != store.suite_path(b, "strict").parent
     # the dashboard of each, while a job holds it, shows that store's own snapshot
     for db, marker in ((a, "duckdb"), (b, "db")):
         with Holder(db):
@@ -88,7 +88,8 @@ def test_a_store_without_a_suffix(tmp_path):
 
 
 def test_the_ray_work_folder_is_in_the_same_artifacts_folder(tmp_path):
-    from curate.engines.ray import RayOptions, _work_dir
+    from curate.engines.ray_data import _work_dir
+    from curate.engines.ray_session import RayOptions
 
     db = tmp_path / "c.duckdb"
     work = _work_dir(db, RayOptions(), "score")

@@ -12,6 +12,7 @@ import torch
 from curate import jobs, recipes, store
 from curate.cli import main
 from curate.recipes import parse_recipe
+from curate.engines import LocalEngine
 
 CLEAN = ("The committee met on Tuesday to review the budget for the coming year, and the members agreed "
          "that the library should stay open later in the evening during the winter months. ") * 4
@@ -37,7 +38,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     docs = _write_jsonl(root / "docs.jsonl", [{"id": f"d{i}", "text": f"{CLEAN} Item {i}."} for i in range(4)])
     jobs.ingest(db, [str(docs)], jobs.IngestOptions(id_field="id"))
     with store.open_store(db) as con:
-        jobs.score(con, db, workers=1)
+        LocalEngine(1).score(con, db)
         slice_id = recipes.build_slice(con, parse_recipe(RECIPE)).slice_id
     val = root / "val.txt"
     val.write_text(CLEAN, encoding="utf-8")

@@ -300,7 +300,7 @@ def test_curate_run_stores_the_validation_when_data_docs_cannot_be_written(tmp_p
     recipe = tmp_path / "plain.yaml"
     recipe.write_text("name: plain\nfilters:\n  char_count: {min: 10}\ndedup: {exact: true}\n")
     db = tmp_path / "s.duckdb"
-    (jobs.artifacts_dir(db) / "data_docs").write_text("in the way")
+    (store.artifacts_dir(db) / "data_docs").write_text("in the way")
     code = main(["run", str(recipe), "--db", str(db), "-q", "-i", str(inp / "*.jsonl"), "--workers", "1",
                  "--id-field", "id", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err

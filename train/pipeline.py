@@ -205,7 +205,7 @@ def train_slices(
     probes = memorization_probes(con, prompts, tokenizer)
     gen_prompts = [p["prompt"] for p in prompts]
     quality_fn = quality_model.predict_proba if quality_model is not None else None
-    ckpt_root = store.artifacts_dir(db) / "checkpoints"
+    ckpt_root = store.checkpoints_dir(db)
     rows = []
     for slice_id, slice_name, n_kept in targets:
         for seed in plan.seeds:

@@ -55,7 +55,9 @@ def stored_spec(con: duckdb.DuckDBPyConnection) -> minhash.SignatureSpec | None:
     return None if stored is None else minhash.SignatureSpec(**json.loads(stored))
 
 
-def _spec_from_meta(con: duckdb.DuckDBPyConnection, spec: minhash.SignatureSpec) -> minhash.SignatureSpec:
+def bind_spec(con: duckdb.DuckDBPyConnection, spec: minhash.SignatureSpec) -> minhash.SignatureSpec:
+    """The store's signature settings: `spec` on a store that has none yet (recorded), else the
+    stored ones, which `spec` must equal (signatures of two settings cannot be compared)."""
     existing = stored_spec(con)
     if existing is None:
         set_meta(con, "minhash_spec", json.dumps(asdict(spec), sort_keys=True))
@@ -66,6 +68,11 @@ def _spec_from_meta(con: duckdb.DuckDBPyConnection, spec: minhash.SignatureSpec)
             "use the stored settings or a new store"
         )
     return existing
+
+
+def check_threshold(threshold: float) -> None:
+    if not 0 < threshold <= 1:
+        raise UsageError(f"threshold must be in (0, 1], got {threshold}")
 
 
 def setting_for(threshold: float, num_perm: int) -> tuple[str, int, int]:
@@ -83,7 +90,7 @@ def compute_signatures(
     on_batch: Callable[[int], None] | None = None,
 ) -> int:
     """Signatures for documents that have none yet; one transaction per batch (resumable)."""
-    spec = _spec_from_meta(con, spec)
+    spec = bind_spec(con, spec)
     reader = con.cursor()
     reader.execute(
         "SELECT d.doc_id, d.text FROM documents d ANTI JOIN minhash m USING (doc_id) ORDER BY d.doc_id"
@@ -147,7 +154,8 @@ def _band_new_docs(con: duckdb.DuckDBPyConnection, setting: str, bands: int, row
 
 
 _SETTING = re.compile(r"^b[0-9]+r[0-9]+$")
-_CANON = """(SELECT doc_id FROM documents
+# One document per exact text (the smallest doc_id): copies are collapsed before banding.
+CANONICAL_DOCS = """(SELECT doc_id FROM documents
              QUALIFY row_number() OVER (PARTITION BY text_hash ORDER BY doc_id) = 1)"""
 
 
@@ -157,7 +165,7 @@ def _candidate_pairs(con: duckdb.DuckDBPyConnection, setting: str) -> str:
         raise ValueError(f"bad LSH setting {setting!r}")
     return f"""
         WITH lb AS (
-            SELECT l.band, l.bucket, l.doc_id FROM lsh_bands l SEMI JOIN {_CANON} c USING (doc_id)
+            SELECT l.band, l.bucket, l.doc_id FROM lsh_bands l SEMI JOIN {CANONICAL_DOCS} c USING (doc_id)
             WHERE l.setting = '{setting}'
         ),
         sized AS (
@@ -318,10 +326,9 @@ def dedup(
     device: str = "cpu",
     on_batch: Callable[[int], None] | None = None,
 ) -> DedupReport:
-    if not 0 < threshold <= 1:
-        raise UsageError(f"threshold must be in (0, 1], got {threshold}")
+    check_threshold(threshold)
     new_sigs = compute_signatures(con, spec, run_id, device=device, on_batch=on_batch)
-    spec = _spec_from_meta(con, spec)
+    spec = bind_spec(con, spec)
     setting, bands, rows = setting_for(threshold, spec.num_perm)
     con.execute("BEGIN")
     try:
