@@ -27,7 +27,7 @@ def test_audit_page(monkeypatch, trained):
     at = run_app(monkeypatch, trained)
     assert metric(at, "documents") == "300"
     assert metric(at, "quarantined") == "2"
-    assert at.radio(key="page").value == "audit"
+    assert at.header[0].value == "Corpus audit"  # the default page, at /
     before = [e.label for e in at.expander]
     assert before and all(" — " in label for label in before)
     reasons = at.selectbox(key="audit_reason").options
@@ -114,3 +114,53 @@ def test_validation_and_runs_pages(monkeypatch, trained):
     assert at.query_params["slice"] == other
     at = run_app(monkeypatch, trained, page="runs")
     assert metric(at, "ok") == "4"
+
+
+# --- the navigation ------------------------------------------------------------------------------
+
+def _pages():
+    from curate.dashboard.views import PAGES
+
+    return PAGES
+
+
+@pytest.mark.parametrize("view", _pages(), ids=lambda v: v.URL_PATH)
+def test_every_page_in_the_navigation_renders(monkeypatch, trained, view):
+    at = run_app(monkeypatch, trained, page=view.URL_PATH)  # run_app asserts no exception
+    assert at.header and at.header[0].value.startswith(view.TITLE)
+    assert "page" not in at.query_params  # the address names the page now
+    at.run()  # a rerun stays on the page
+    assert not at.exception and at.header[0].value.startswith(view.TITLE)
+
+
+def test_the_navigation_lists_each_page_once():
+    pages = _pages()
+    assert len({v.URL_PATH for v in pages}) == len(pages) and all(callable(v.render) for v in pages)
+    from curate.dashboard.views import page_titles
+
+    assert list(page_titles()) == ["audit", "explorer", "compare", "validation", "runs"]
+
+
+def test_an_old_link_opens_its_page_with_its_parameters(monkeypatch, trained):
+    at = run_app(monkeypatch, trained, page="explorer", threshold="0.8")
+    assert at.header[0].value == "Settings explorer"
+    assert at.select_slider(key="ex_threshold").value == 0.8
+    assert dict(at.query_params) == {"threshold": "0.8"}
+    slice_id = at.selectbox(key="ex_preset").options[-1].removeprefix("slice: ")
+    at = run_app(monkeypatch, trained, page="validation", slice=slice_id)
+    assert at.header[0].value == "Validation (Great Expectations)"
+    assert at.selectbox(key="slice").value == slice_id and not at.warning
+    at = run_app(monkeypatch, trained, page="audit", doc="5a17000000000000-000000007")
+    assert at.header[0].value == "Corpus audit" and not at.warning
+    assert any("5a17000000000000-000000007" in m.value for m in at.markdown)
+
+
+def test_a_read_is_keyed_by_its_module_and_name():
+    from curate.dashboard import queries
+    from curate.dashboard.explorer import categories
+    from curate.dashboard.reads import read_name
+
+    assert read_name(queries.runs) == "curate.dashboard.queries.runs"
+    assert read_name(categories) == "curate.dashboard.explorer.categories"
+    with pytest.raises(TypeError, match="module-level"):
+        read_name(lambda con: None)

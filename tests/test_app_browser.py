@@ -79,6 +79,32 @@ def test_each_page_renders(server, page, name):
     page.screenshot(path=str(ARTIFACTS / f"app-{name}.png"), full_page=True)
 
 
+def test_an_old_link_lands_at_the_page_address(server, page):
+    """`?page=NAME` from before st.navigation: page NAME, at /NAME, the link's other parameters kept."""
+    from urllib.parse import parse_qs, urlparse
+
+    page.goto(f"{server}/?page=explorer&threshold=0.8")
+    page.get_by_role("heading", name="Settings explorer").first.wait_for(timeout=30_000)
+    _settle(page)
+    page.wait_for_function("() => window.location.pathname === '/explorer'", timeout=30_000)
+    url = urlparse(page.url)
+    assert parse_qs(url.query) == {"threshold": ["0.8"]}
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+@pytest.mark.parametrize("name", [n for n in PAGES if n != "audit"])
+def test_each_page_opens_at_its_address(server, page, name):
+    page.goto(f"{server}/{name}")
+    page.get_by_role("heading", name=PAGES[name]).first.wait_for(timeout=30_000)
+    _settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    # and the navigation menu reaches the default page, at /
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Corpus audit").first.click()
+    page.get_by_role("heading", name="Corpus audit").first.wait_for(timeout=30_000)
+    _settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
 def test_slider_moves_the_count(server, page):
     page.goto(f"{server}/?page=explorer")
     page.get_by_role("heading", name="Settings explorer").first.wait_for(timeout=30_000)

@@ -11,6 +11,7 @@ pytest.importorskip("streamlit", reason="the dashboard needs the [app] extra (st
 from curate import store  # noqa: E402
 from curate.dashboard.page import PROBE_TTL_S  # noqa: E402
 from curate.dashboard.synthetic import build_store  # noqa: E402
+from curate.dashboard.views import PAGES  # noqa: E402
 from tests.dashboard_helpers import Holder, metric, run_app, texts  # noqa: E402
 
 
@@ -19,7 +20,7 @@ def trained(tmp_path_factory) -> Path:
     return build_store(tmp_path_factory.mktemp("states") / "store.duckdb", 80, seed=5, train=True)
 
 
-@pytest.mark.parametrize("page", ["audit", "explorer", "compare", "validation", "runs"])
+@pytest.mark.parametrize("page", [v.URL_PATH for v in PAGES])
 def test_empty_store(monkeypatch, tmp_path, page):
     db = tmp_path / "empty.duckdb"
     store.connect(db).close()

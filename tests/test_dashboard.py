@@ -20,6 +20,7 @@ from curate.dashboard.explorer import (
 from curate.dashboard.highlight import highlight_html, offending_lines, samples_html, signal_of
 from curate.dashboard.source import StoreUnavailable, ViewChanged, file_stats, probe, read_store
 from curate.dashboard.synthetic import THRESHOLDS, build_store
+from curate.dashboard.views import page_titles
 from curate.recipes import Rule, compile_decisions, load_recipe, parse_recipe
 from tests.dashboard_helpers import Holder
 
@@ -171,7 +172,7 @@ def test_save_recipe_refuses_symlink_out(tmp_path):
 
 
 def test_params_accept_valid_values():
-    p = qp.parse({"page": "explorer", "slice": "a-1", "threshold": "0.8", "doc": "d1"},
+    p = qp.parse({"page": "explorer", "slice": "a-1", "threshold": "0.8", "doc": "d1"}, pages=page_titles(),
                  slices=["a-1"], thresholds=[0.7, 0.8], doc_exists=lambda d: d == "d1")
     assert (p.page, p.slice_id, p.threshold, p.doc_id, p.problems) == ("explorer", "a-1", 0.8, "d1", ())
 
@@ -183,7 +184,7 @@ def test_params_accept_valid_values():
     ({"doc": "../../etc/passwd"}, "doc"), ({"page": "<script>alert(1)</script>"}, "page"),
 ])
 def test_params_hostile_values_become_messages(raw, field):
-    p = qp.parse(raw, slices=["a-1"], thresholds=[0.7, 0.8], doc_exists=lambda d: False)
+    p = qp.parse(raw, pages=page_titles(), slices=["a-1"], thresholds=[0.7, 0.8], doc_exists=lambda d: False)
     assert len(p.problems) == 1
     assert (p.page, p.slice_id, p.threshold, p.doc_id) == ("audit", None, None, None)
     assert "<script>" not in p.problems[0] and len(p.problems[0]) < 300

@@ -1,4 +1,4 @@
-"""Shareable state in the URL (?page=&slice=&threshold=&doc=), every value validated.
+"""Shareable state in the URL (?slice=&threshold=&doc=, and ?page= of older links), every value validated.
 
 A value read back from the URL is untrusted text: a bad one becomes a message for the
 person and the default, never an exception or a fragment of SQL.
@@ -11,14 +11,6 @@ from dataclasses import dataclass, field
 
 from curate.dashboard.highlight import md_literal
 
-PAGES = {
-    "audit": "Corpus audit",
-    "explorer": "Settings explorer",
-    "compare": "Slice comparison",
-    "validation": "Validation",
-    "runs": "Runs",
-}
-DEFAULT_PAGE = "audit"
 MAX_LEN = 200
 
 
@@ -32,7 +24,7 @@ def shown(value: object) -> str:
 
 @dataclass(frozen=True)
 class Params:
-    page: str = DEFAULT_PAGE
+    page: str | None = None  # the page `?page=` names (links made before st.navigation), else the default
     slice_id: str | None = None
     threshold: float | None = None
     doc_id: str | None = None
@@ -49,15 +41,21 @@ def _first(raw: Mapping[str, object], key: str) -> str | None:
 
 
 def parse(raw: Mapping[str, object], *, slices: Iterable[str], thresholds: Iterable[float],
-          doc_exists=lambda doc_id: False) -> Params:
-    """Validate the URL's query parameters against what the store holds."""
+          pages: Mapping[str, str], doc_exists=lambda doc_id: False) -> Params:
+    """Validate the URL's query parameters against what the store holds.
+
+    `pages`: URL path -> title of the dashboard's pages, the default first (views.page_titles()).
+    """
     problems: list[str] = []
+    known_pages = dict(pages)
+    default = next(iter(known_pages))
     page = _first(raw, "page")
     if page is None:
-        page = DEFAULT_PAGE
-    elif page not in PAGES:
-        problems.append(f"unknown page {shown(page)}; showing the corpus audit (pages: {', '.join(PAGES)})")
-        page = DEFAULT_PAGE
+        page = default
+    elif page not in known_pages:
+        problems.append(f"unknown page {shown(page)}; showing the {known_pages[default].lower()} "
+                        f"(pages: {', '.join(known_pages)})")
+        page = default
 
     slice_id = _first(raw, "slice")
     known = list(slices)

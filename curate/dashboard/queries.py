@@ -139,6 +139,13 @@ def slice_exists(con: duckdb.DuckDBPyConnection, slice_id: str) -> bool:
         con.execute("SELECT count(*) FROM slices WHERE slice_id = ?", [slice_id]).fetchall()[0][0])
 
 
+def recipe_yaml(con: duckdb.DuckDBPyConnection, slice_id: str) -> str | None:
+    """The YAML of the recipe a slice was built from (None if the slice has none)."""
+    rows = con.execute("SELECT r.yaml FROM slices s JOIN recipes r USING (recipe_id) WHERE s.slice_id = ?",
+                       [slice_id]).fetchall()
+    return rows[0][0] if rows else None
+
+
 def drop_reasons(con: duckdb.DuckDBPyConnection, slice_id: str | None = None) -> pd.DataFrame:
     """Documents dropped per (slice, first failing reason)."""
     if not _has(con, "decisions", "slices"):
