@@ -43,6 +43,7 @@ import xxhash
 
 from curate import store
 from curate.errors import UsageError
+from curate.signals import SIGNALS_VERSION
 from curate.signals.quality import (
     QualityModel,
     QualityParams,
@@ -239,7 +240,9 @@ def train_quality(
     def fit(rows: np.ndarray, path: Path, extra_meta: dict | None = None) -> QualityModel:
         pos = [texts[i] for i in rows if y[i] == 1] + ref_texts
         neg = [texts[i] for i in rows if y[i] == 0]
-        return train_quality_model(pos, neg, path, params, extra_meta=extra_meta)
+        # the signal version whose rules labelled the documents (the model is its student)
+        meta = {"signals_version": SIGNALS_VERSION, **(extra_meta or {})}
+        return train_quality_model(pos, neg, path, params, extra_meta=meta)
 
     path = quality_model_path(db)
     meta = {"design": asdict(design), "reference": str(reference) if reference else None}

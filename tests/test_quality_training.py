@@ -11,6 +11,7 @@ import pytest
 from curate import jobs, quality, recipes, store
 from curate.errors import UsageError
 from curate.ingest import IngestOptions
+from curate.signals import SIGNALS_VERSION
 from curate.signals.quality import calibration_points, load_quality_model
 from curate.engines import LocalEngine
 
@@ -70,6 +71,7 @@ def test_labels_scores_and_calibration(tmp_path):
     model = load_quality_model(quality.quality_model_path(db))
     assert len(model.meta["calibration"]) == 1001
     assert model.meta["design"]["labels"] == "heuristic" and model.meta["heldout"]["auc"] > 0.9
+    assert model.meta["signals_version"] == SIGNALS_VERSION  # the rules that labelled it
     assert quality.eval_quality(db)["design"] == "heuristic"
 
 

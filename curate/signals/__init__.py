@@ -13,13 +13,14 @@ import polars as pl
 from curate.signals import c4, corpus, encoding, fineweb, gopher, langid, pii, quality, shape
 from curate.signals.batch import Batch
 from curate.signals.pii import redact_pii
-from curate.signals.registry import Signal, SignalRegistry
+from curate.signals.registry import Family, Signal, SignalRegistry
 from curate.signals.text import SEGMENTATION_VERSION, normalize_for_hash, words, words_batch
 
 if TYPE_CHECKING:
     from curate.signals.quality import QualityModel
 
 __all__ = [
+    "Family",
     "REGISTRY",
     "SIGNALS_VERSION",
     "Signal",
@@ -37,16 +38,16 @@ __all__ = [
 
 REGISTRY = SignalRegistry(
     [
-        *shape.SIGNALS,
-        *gopher.QUALITY_SIGNALS,
-        *gopher.REPETITION_SIGNALS,
-        *c4.SIGNALS,
-        *fineweb.SIGNALS,
-        *encoding.SIGNALS,
-        *pii.SIGNALS,
-        *langid.SIGNALS,
-        *quality.SIGNALS,
-        *corpus.SIGNALS,
+        shape.FAMILY,
+        gopher.QUALITY_FAMILY,
+        gopher.REPETITION_FAMILY,
+        c4.FAMILY,
+        fineweb.FAMILY,
+        encoding.FAMILY,
+        pii.FAMILY,
+        langid.FAMILY,
+        quality.FAMILY,
+        corpus.FAMILY,
     ]
 )
 SIGNALS_VERSION: str = REGISTRY.version_hash(extra=f"segmentation:{SEGMENTATION_VERSION}")
@@ -84,24 +85,14 @@ def score_texts(
     if not texts:
         return pl.DataFrame(schema=schema)
     langs, lang_scores = langid.predict_languages(texts)
-    b = Batch(texts, list(batch_lang) if batch_lang is not None else langs)
-    parts = [
-        shape.score(b),
-        gopher.score_quality(b),
-        gopher.score_repetition(b),
-        c4.score(b),
-        fineweb.score(b),
-        encoding.score(b),
-        pii.score(b),
-        pl.DataFrame({"lang": pl.Series(langs, dtype=pl.String), "lang_score": lang_scores}),
-        quality.score(b, quality_model, langs),
-        corpus.score(b),
-    ]
-    df = pl.concat(parts, how="horizontal")
-    if df.columns != list(schema):
-        missing = set(schema) - set(df.columns)
-        extra = set(df.columns) - set(schema)
-        raise AssertionError(f"scorers and registry disagree: missing {sorted(missing)}, extra {sorted(extra)}")
+    b = Batch(
+        texts,
+        list(batch_lang) if batch_lang is not None else langs,
+        detected=(langs, lang_scores),
+        quality_model=quality_model,
+    )
+    # Each family's columns were checked against its declaration when REGISTRY was built.
+    df = pl.concat([family.compute(b) for family in REGISTRY.families], how="horizontal")
     return df.cast(schema)
 
 

@@ -7,22 +7,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING
 
+import numpy as np
 import polars as pl
 
 from curate.signals.languages import canonical_lang
 from curate.signals.text import LINE_BREAKS, TOKEN_RE, WORD_RE, to_series
 
+if TYPE_CHECKING:
+    from curate.signals.quality import QualityModel
+
 DOC = "doc"
 
 
 class Batch:
-    def __init__(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> None:
+    """`langs` choose the per-language parameters ("und" when not given). `detected` is
+    fastText's (codes, confidences), when the caller has them already (score_texts detects
+    first, since `langs` default to what it finds); `quality_model` scores `quality`."""
+
+    def __init__(
+        self,
+        texts: Sequence[str],
+        langs: Sequence[str | None] | None = None,
+        *,
+        detected: tuple[list[str], np.ndarray] | None = None,
+        quality_model: QualityModel | None = None,
+    ) -> None:
         self.text = to_series(texts)
         self.n = len(self.text)
         if langs is not None and len(langs) != self.n:
             raise ValueError(f"got {len(langs)} languages for {self.n} texts")
         self.lang = [canonical_lang(x) for x in (langs if langs is not None else ["und"] * self.n)]
+        self.detected = detected
+        self.quality_model = quality_model
 
     @cached_property
     def index(self) -> pl.DataFrame:

@@ -20,10 +20,8 @@ from __future__ import annotations
 import polars as pl
 
 from curate.signals.batch import Batch, ratio
-from curate.signals.registry import Signal
+from curate.signals.registry import Family
 from curate.signals.text import WORD_RE
-
-_SRC = "Raffel et al. 2020 (C4), Sec. 2.2; TFDS c4_utils"
 
 MIN_WORDS_PER_LINE = 3
 MIN_SENTENCES = 5
@@ -48,26 +46,42 @@ _SENTENCE_END = (
 )
 
 
-def _s(name, dtype, meaning, lo, hi, dmin=None, dmax=None, version="v1") -> Signal:
-    return Signal(name, "c4", version, dtype, meaning, lo, hi, _SRC, dmin, dmax)
-
-
+FAMILY = Family("c4", source="Raffel et al. 2020 (C4), Sec. 2.2; TFDS c4_utils")
 SIGNALS = (
     # v2: "!" and "?" after a space (French typography) end a sentence.
     # v3 (and v2 of the two fractions): a line ending in a closing bracket is not terminal.
-    _s("c4_sentence_count", "BIGINT", "sentences in the lines C4 keeps (page dropped below 5)", 0, None, MIN_SENTENCES,
-       version="v3"),
-    _s("c4_kept_line_frac", "DOUBLE", "fraction of non-blank lines that pass all C4 line rules", 0, 1,
-       version="v2"),
-    _s("c4_terminal_punct_line_frac", "DOUBLE", "fraction of lines ending in terminal punctuation or a quote", 0, 1,
-       version="v2"),
-    _s("c4_javascript_line_count", "BIGINT", "lines mentioning 'javascript' (C4 removes them)", 0, None),
-    _s("c4_policy_line_count", "BIGINT", "lines with cookie / terms-of-use phrases (C4 removes them)", 0, None),
-    _s("c4_lorem_ipsum_count", "BIGINT", "occurrences of 'lorem ipsum' (C4 drops the page)", 0, None, None, 0),
-    _s("c4_curly_bracket_count", "BIGINT", "'{' characters (C4 drops the page as likely code)", 0, None, None, 0),
+    FAMILY.signal(
+        name="c4_sentence_count", dtype="BIGINT", lo=0, default_min=MIN_SENTENCES, version="v3",
+        meaning="sentences in the lines C4 keeps (page dropped below 5)",
+    ),
+    FAMILY.signal(
+        name="c4_kept_line_frac", dtype="DOUBLE", lo=0, hi=1, version="v2",
+        meaning="fraction of non-blank lines that pass all C4 line rules",
+    ),
+    FAMILY.signal(
+        name="c4_terminal_punct_line_frac", dtype="DOUBLE", lo=0, hi=1, version="v2",
+        meaning="fraction of lines ending in terminal punctuation or a quote",
+    ),
+    FAMILY.signal(
+        name="c4_javascript_line_count", dtype="BIGINT", lo=0, version="v1",
+        meaning="lines mentioning 'javascript' (C4 removes them)",
+    ),
+    FAMILY.signal(
+        name="c4_policy_line_count", dtype="BIGINT", lo=0, version="v1",
+        meaning="lines with cookie / terms-of-use phrases (C4 removes them)",
+    ),
+    FAMILY.signal(
+        name="c4_lorem_ipsum_count", dtype="BIGINT", lo=0, default_max=0, version="v1",
+        meaning="occurrences of 'lorem ipsum' (C4 drops the page)",
+    ),
+    FAMILY.signal(
+        name="c4_curly_bracket_count", dtype="BIGINT", lo=0, default_max=0, version="v1",
+        meaning="'{' characters (C4 drops the page as likely code)",
+    ),
 )
 
 
+@FAMILY.computes(*SIGNALS)
 def score(b: Batch) -> pl.DataFrame:
     c = pl.col
     lower = c("line").str.to_lowercase()

@@ -23,19 +23,22 @@ from __future__ import annotations
 import polars as pl
 
 from curate.signals.batch import Batch
-from curate.signals.registry import Signal
+from curate.signals.registry import Family
 
 MIN_LINE_CHARS = 10
 MIN_DOCUMENTS = 5
 
+FAMILY = Family("corpus", source="Wenzek et al. 2019 (CCNet), Sec. 3.1: paragraph-level dedup across a shard")
 SIGNALS = (
-    Signal("common_line_char_frac", "corpus", "v1", "DOUBLE",
-           f"share of the document's characters in lines (>= {MIN_LINE_CHARS} chars) that occur in "
-           f">= {MIN_DOCUMENTS} documents with other text: template text (menus, cookie banners, footers)",
-           0, 1, "Wenzek et al. 2019 (CCNet), Sec. 3.1: paragraph-level dedup across a shard", None, None),
+    FAMILY.signal(
+        name="common_line_char_frac", dtype="DOUBLE", lo=0, hi=1, version="v1",
+        meaning=f"share of the document's characters in lines (>= {MIN_LINE_CHARS} chars) that occur in "
+                f">= {MIN_DOCUMENTS} documents with other text: template text (menus, cookie banners, footers)",
+    ),
 )
 
 
+@FAMILY.computes(*SIGNALS)
 def score(b: Batch) -> pl.DataFrame:
     """Null: computed over the whole store by curate.dedup.lines after scoring."""
     return pl.DataFrame({s.name: pl.Series([None] * b.n, dtype=pl.Float64) for s in SIGNALS})

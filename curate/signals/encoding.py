@@ -16,20 +16,28 @@ import polars as pl
 from ftfy.badness import BADNESS_RE
 
 from curate.signals.batch import Batch, ratio
-from curate.signals.registry import Signal
+from curate.signals.registry import Family
 
-_SRC_FTFY = "ftfy.badness (Speer 2019, ftfy); default = ftfy.badness.is_bad"
-_SRC = "descriptive"
+_FTFY = "ftfy.badness (Speer 2019, ftfy); default = ftfy.badness.is_bad"
 
+FAMILY = Family("encoding", source="descriptive")
 SIGNALS = (
-    Signal("mojibake_count", "encoding", "v1", "BIGINT",
-           "ftfy badness: unlikely character sequences typical of mis-decoded text", 0, None, _SRC_FTFY, None, 0),
-    Signal("mojibake_per_kchar", "encoding", "v1", "DOUBLE",
-           "ftfy badness per 1000 characters", 0, None, _SRC_FTFY, None, None),
-    Signal("replacement_char_frac", "encoding", "v1", "DOUBLE",
-           "fraction of characters that are U+FFFD (bytes lost in decoding)", 0, 1, _SRC, None, None),
-    Signal("control_char_frac", "encoding", "v1", "DOUBLE",
-           "fraction of characters that are control characters other than tab/newline/CR", 0, 1, _SRC, None, None),
+    FAMILY.signal(
+        name="mojibake_count", dtype="BIGINT", lo=0, default_max=0, source=_FTFY, version="v1",
+        meaning="ftfy badness: unlikely character sequences typical of mis-decoded text",
+    ),
+    FAMILY.signal(
+        name="mojibake_per_kchar", dtype="DOUBLE", lo=0, source=_FTFY, version="v1",
+        meaning="ftfy badness per 1000 characters",
+    ),
+    FAMILY.signal(
+        name="replacement_char_frac", dtype="DOUBLE", lo=0, hi=1, version="v1",
+        meaning="fraction of characters that are U+FFFD (bytes lost in decoding)",
+    ),
+    FAMILY.signal(
+        name="control_char_frac", dtype="DOUBLE", lo=0, hi=1, version="v1",
+        meaning="fraction of characters that are control characters other than tab/newline/CR",
+    ),
 )
 
 
@@ -81,6 +89,7 @@ BADNESS_PATTERN = verbose_to_plain(BADNESS_RE.pattern)
 _CONTROL = r"[\p{Cc}--[\t\n\r]]"
 
 
+@FAMILY.computes(*SIGNALS)
 def score(b: Batch) -> pl.DataFrame:
     t = pl.col("t")
     c = pl.col

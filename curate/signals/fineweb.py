@@ -24,31 +24,36 @@ import polars as pl
 
 from curate.signals.batch import Batch, ratio
 from curate.signals.languages import params_for
-from curate.signals.registry import Signal
-
-_SRC = "Penedo et al. 2024 (FineWeb), Sec. 3.5; datatrove FineWebQualityFilter"
-
-
-def _s(name, meaning, lo, hi, dmin=None, dmax=None, per_language=False) -> Signal:
-    return Signal(name, "fineweb", "v1", "DOUBLE", meaning, lo, hi, _SRC, dmin, dmax, per_language)
-
+from curate.signals.registry import Family
 
 # FineWeb drops a document when <= 12 % of its lines end in punctuation (see Bounds above).
 PUNCT_LINE_MIN = math.nextafter(0.12, 1.0)
 
+FAMILY = Family("fineweb", source="Penedo et al. 2024 (FineWeb), Sec. 3.5; datatrove FineWebQualityFilter")
 SIGNALS = (
-    _s("fineweb_punct_line_frac", "fraction of lines ending in sentence-final punctuation", 0, 1, PUNCT_LINE_MIN),
-    _s(
-        "fineweb_short_line_frac",
-        "fraction of lines of <= 30 characters (<= 12 for zh/ja)", 0, 1, None, 0.67, True,
+    FAMILY.signal(
+        name="fineweb_punct_line_frac", dtype="DOUBLE", lo=0, hi=1, default_min=PUNCT_LINE_MIN, version="v1",
+        meaning="fraction of lines ending in sentence-final punctuation",
     ),
-    _s("fineweb_dup_line_char_frac", "characters in lines repeating an earlier line / non-newline characters", 0, 1, None, 0.10),
-    _s("fineweb_newline_word_ratio", "newlines per token (list-like documents score high)", 0, None, None, 0.3),
+    FAMILY.signal(
+        name="fineweb_short_line_frac", dtype="DOUBLE", lo=0, hi=1, default_max=0.67, per_language=True,
+        version="v1",
+        meaning="fraction of lines of <= 30 characters (<= 12 for zh/ja)",
+    ),
+    FAMILY.signal(
+        name="fineweb_dup_line_char_frac", dtype="DOUBLE", lo=0, hi=1, default_max=0.10, version="v1",
+        meaning="characters in lines repeating an earlier line / non-newline characters",
+    ),
+    FAMILY.signal(
+        name="fineweb_newline_word_ratio", dtype="DOUBLE", lo=0, default_max=0.3, version="v1",
+        meaning="newlines per token (list-like documents score high)",
+    ),
 )
 
 _PUNCT_END = r"\p{Sentence_Terminal}$"
 
 
+@FAMILY.computes(*SIGNALS)
 def score(b: Batch) -> pl.DataFrame:
     c = pl.col
     short = pl.Series("short_len", [params_for(x).short_line_chars for x in b.lang], dtype=pl.Int64)

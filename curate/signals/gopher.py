@@ -28,66 +28,87 @@ import polars as pl
 
 from curate.signals.batch import DOC, Batch, ratio
 from curate.signals.languages import SUBSTRING_STOP_LANGS, params_for
-from curate.signals.registry import Signal
+from curate.signals.registry import Family
 from curate.signals.text import CJK_CHAR
 
-_SRC_Q = "Rae et al. 2021 (Gopher), App. A, quality filters"
-_SRC_R = "Rae et al. 2021 (Gopher), App. A, Table A1"
+QUALITY_FAMILY = Family("gopher_quality", source="Rae et al. 2021 (Gopher), App. A, quality filters")
+REPETITION_FAMILY = Family("gopher_repetition", source="Rae et al. 2021 (Gopher), App. A, Table A1")
 
 TOP_NGRAMS = ((2, 0.20), (3, 0.18), (4, 0.16))  # Table A1
 DUP_NGRAMS = ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))  # Table A1
 
-
-def _q(name, dtype, meaning, lo, hi, dmin, dmax, per_language=False, version="v1") -> Signal:
-    return Signal(name, "gopher_quality", version, dtype, meaning, lo, hi, _SRC_Q, dmin, dmax, per_language)
-
-
-def _r(name, meaning, dmax, version="v1", per_language=False) -> Signal:
-    return Signal(name, "gopher_repetition", version, "DOUBLE", meaning, 0.0, 1.0, _SRC_R, None, dmax, per_language)
-
-
 QUALITY_SIGNALS = (
-    _q("gopher_word_count", "BIGINT", "words (punctuation excluded; one per CJK character)", 0, None, 50, 100_000),
-    _q(
-        "gopher_mean_word_len", "DOUBLE",
-        "mean word length, rescaled per language so that 3..10 is the keep range everywhere "
-        "(identity for space-delimited languages; zh/ja raw 0.5..3.0 maps to 3..10)",
-        0, None, 3, 10, True,
+    QUALITY_FAMILY.signal(
+        name="gopher_word_count", dtype="BIGINT", lo=0, default_min=50, default_max=100_000, version="v1",
+        meaning="words (punctuation excluded; one per CJK character)",
     ),
-    _q("gopher_hash_word_ratio", "DOUBLE", "'#' characters per word", 0, None, None, 0.1),
-    _q("gopher_ellipsis_word_ratio", "DOUBLE", "ellipses ('...' or '…' runs) per word", 0, None, None, 0.1),
-    _q("gopher_bullet_line_frac", "DOUBLE", "fraction of lines starting with a bullet (•, -, *, ‣, ◦, ▪, ●)", 0, 1, None, 0.9),
-    _q("gopher_ellipsis_line_frac", "DOUBLE", "fraction of lines ending with an ellipsis", 0, 1, None, 0.3),
+    QUALITY_FAMILY.signal(
+        name="gopher_mean_word_len", dtype="DOUBLE", lo=0, default_min=3, default_max=10, per_language=True,
+        version="v1",
+        meaning="mean word length, rescaled per language so that 3..10 is the keep range everywhere "
+                "(identity for space-delimited languages; zh/ja raw 0.5..3.0 maps to 3..10)",
+    ),
+    QUALITY_FAMILY.signal(
+        name="gopher_hash_word_ratio", dtype="DOUBLE", lo=0, default_max=0.1, version="v1",
+        meaning="'#' characters per word",
+    ),
+    QUALITY_FAMILY.signal(
+        name="gopher_ellipsis_word_ratio", dtype="DOUBLE", lo=0, default_max=0.1, version="v1",
+        meaning="ellipses ('...' or '…' runs) per word",
+    ),
+    QUALITY_FAMILY.signal(
+        name="gopher_bullet_line_frac", dtype="DOUBLE", lo=0, hi=1, default_max=0.9, version="v1",
+        meaning="fraction of lines starting with a bullet (•, -, *, ‣, ◦, ▪, ●)",
+    ),
+    QUALITY_FAMILY.signal(
+        name="gopher_ellipsis_line_frac", dtype="DOUBLE", lo=0, hi=1, default_max=0.3, version="v1",
+        meaning="fraction of lines ending with an ellipsis",
+    ),
     # v2: each CJK character is a word (a Chinese line was one whitespace "word").
-    _q(
-        "gopher_alpha_word_frac", "DOUBLE",
-        "fraction of whitespace-separated words containing a letter (each CJK character is a word)",
-        0, 1, 0.8, None, version="v2",
+    QUALITY_FAMILY.signal(
+        name="gopher_alpha_word_frac", dtype="DOUBLE", lo=0, hi=1, default_min=0.8, version="v2",
+        meaning="fraction of whitespace-separated words containing a letter (each CJK character is a word)",
     ),
-    _q(
-        "gopher_stop_word_count", "BIGINT",
-        "distinct stop words of the document's language present (Gopher's 8 English words "
-        "for en; per-language lists; substrings for zh/ja)",
-        0, None, 2, None, True,
+    QUALITY_FAMILY.signal(
+        name="gopher_stop_word_count", dtype="BIGINT", lo=0, default_min=2, per_language=True, version="v1",
+        meaning="distinct stop words of the document's language present (Gopher's 8 English words "
+                "for en; per-language lists; substrings for zh/ja)",
     ),
 )
 
 REPETITION_SIGNALS = (
-    _r("gopher_dup_line_frac", "fraction of lines that repeat an earlier line", 0.30),
-    _r("gopher_dup_para_frac", "fraction of paragraphs that repeat an earlier paragraph", 0.30),
-    _r("gopher_dup_line_char_frac", "fraction of characters in lines that repeat an earlier line", 0.20),
-    _r("gopher_dup_para_char_frac", "fraction of characters in repeated paragraphs", 0.20),
+    REPETITION_FAMILY.signal(
+        name="gopher_dup_line_frac", dtype="DOUBLE", lo=0.0, hi=1.0, default_max=0.30, version="v1",
+        meaning="fraction of lines that repeat an earlier line",
+    ),
+    REPETITION_FAMILY.signal(
+        name="gopher_dup_para_frac", dtype="DOUBLE", lo=0.0, hi=1.0, default_max=0.30, version="v1",
+        meaning="fraction of paragraphs that repeat an earlier paragraph",
+    ),
+    REPETITION_FAMILY.signal(
+        name="gopher_dup_line_char_frac", dtype="DOUBLE", lo=0.0, hi=1.0, default_max=0.20, version="v1",
+        meaning="fraction of characters in lines that repeat an earlier line",
+    ),
+    REPETITION_FAMILY.signal(
+        name="gopher_dup_para_char_frac", dtype="DOUBLE", lo=0.0, hi=1.0, default_max=0.20, version="v1",
+        meaning="fraction of characters in repeated paragraphs",
+    ),
     # v2: zh/ja n-grams span 2n characters; duplicated n-grams count repeats only.
     *(
-        _r(f"gopher_top_{n}gram_char_frac",
-           f"fraction of word characters in the most frequent repeated {n}-gram (2n characters for zh/ja)",
-           t, "v2", True)
+        REPETITION_FAMILY.signal(
+            name=f"gopher_top_{n}gram_char_frac", dtype="DOUBLE", lo=0.0, hi=1.0, default_max=t,
+            per_language=True, version="v2",
+            meaning=f"fraction of word characters in the most frequent repeated {n}-gram (2n characters for zh/ja)",
+        )
         for n, t in TOP_NGRAMS
     ),
     *(
-        _r(f"gopher_dup_{n}gram_char_frac",
-           f"fraction of word characters in {n}-grams repeating an earlier occurrence (2n characters for zh/ja)",
-           t, "v2", True)
+        REPETITION_FAMILY.signal(
+            name=f"gopher_dup_{n}gram_char_frac", dtype="DOUBLE", lo=0.0, hi=1.0, default_max=t,
+            per_language=True, version="v2",
+            meaning=f"fraction of word characters in {n}-grams repeating an earlier occurrence "
+                    "(2n characters for zh/ja)",
+        )
         for n, t in DUP_NGRAMS
     ),
 )
@@ -96,6 +117,7 @@ _BULLET = r"^[•\-*‣◦▪●·]"
 _ELLIPSIS_END = r"(?:\.\.\.|…)$"
 
 
+@QUALITY_FAMILY.computes(*QUALITY_SIGNALS)
 def score_quality(b: Batch) -> pl.DataFrame:
     c = pl.col
     words = b.per_doc(b.words, pl.len().alias("words"), c("tok_len").sum().alias("word_chars"))
@@ -164,6 +186,7 @@ def _stop_word_counts(b: Batch) -> pl.Series:
     return counts.alias("gopher_stop_word_count")
 
 
+@REPETITION_FAMILY.computes(*REPETITION_SIGNALS)
 def score_repetition(b: Batch) -> pl.DataFrame:
     c = pl.col
     lines = b.lines.with_columns(dup=~pl.struct(DOC, "line").is_first_distinct())

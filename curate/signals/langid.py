@@ -15,19 +15,22 @@ import polars as pl
 from curate.errors import CurateError
 from curate.resources import model_file
 from curate.signals.batch import Batch
-from curate.signals.registry import Signal
+from curate.signals.registry import Family
 from curate.signals.text import to_series
 
-_SRC = "Joulin et al. 2016 (fastText lid.176, ftz), shipped in curate/models"
 UNDETERMINED = "und"  # BCP 47 / ISO 639-2 code for "undetermined": empty documents
 MAX_CHARS = 4000  # the first few thousand characters decide; longer input only costs time
 
+FAMILY = Family("language", source="Joulin et al. 2016 (fastText lid.176, ftz), shipped in curate/models")
 SIGNALS = (
-    Signal("lang", "language", "v1", "VARCHAR",
-           "language code (ISO 639-1 where one exists, else the model's code); 'und' when empty",
-           None, None, _SRC, None, None),
-    Signal("lang_score", "language", "v1", "DOUBLE",
-           "fastText confidence in `lang` (0 for empty documents)", 0, 1, _SRC, None, None),
+    FAMILY.signal(
+        name="lang", dtype="VARCHAR", version="v1",
+        meaning="language code (ISO 639-1 where one exists, else the model's code); 'und' when empty",
+    ),
+    FAMILY.signal(
+        name="lang_score", dtype="DOUBLE", lo=0, hi=1, version="v1",
+        meaning="fastText confidence in `lang` (0 for empty documents)",
+    ),
 )
 
 
@@ -91,6 +94,12 @@ def predict_languages(texts: list[str]) -> tuple[list[str], np.ndarray]:
     return langs, np.clip(scores, 0.0, 1.0)
 
 
+def detected(b: Batch) -> tuple[list[str], np.ndarray]:
+    """fastText's (codes, confidences) for the batch: the ones it was built with, else found now."""
+    return b.detected if b.detected is not None else predict_languages(b.text.to_list())
+
+
+@FAMILY.computes(*SIGNALS)
 def score(b: Batch) -> pl.DataFrame:
-    langs, scores = predict_languages(b.text.to_list())
+    langs, scores = detected(b)
     return pl.DataFrame({"lang": pl.Series(langs, dtype=pl.String), "lang_score": pl.Series(scores, dtype=pl.Float64)})

@@ -34,9 +34,7 @@ from collections.abc import Callable
 import polars as pl
 
 from curate.signals.batch import Batch
-from curate.signals.registry import Signal
-
-_SRC = "regex + Luhn (ISO/IEC 7812-1); descriptive, no published threshold"
+from curate.signals.registry import Family
 
 _AT = "[@＠]"
 _DOT = "[.．。｡]"
@@ -95,16 +93,24 @@ _GROUPS = re.compile(r"[0-9]+")
 _NOT_HEX = re.compile(r"[G-Zg-z]")
 
 
-def _s(name: str, meaning: str, version: str) -> Signal:
-    return Signal(name, "pii", version, "BIGINT", meaning, 0, None, _SRC, None, None)
-
-
+FAMILY = Family("pii", source="regex + Luhn (ISO/IEC 7812-1); descriptive, no published threshold")
 SIGNALS = (
-    _s("pii_email_count", "e-mail addresses, internationalized and full-width ones included", "v2"),
-    _s("pii_phone_count", "phone numbers (9-15 digits in groups, E.164 forms; dates, IPs and quantities excluded)",
-       "v2"),
-    _s("pii_ip_count", "IPv4 and IPv6 addresses (full, compressed, IPv4-mapped); not version strings", "v2"),
-    _s("pii_card_count", "payment-card numbers: 13-19 digits passing the Luhn check", "v1"),
+    FAMILY.signal(
+        name="pii_email_count", dtype="BIGINT", lo=0, version="v2",
+        meaning="e-mail addresses, internationalized and full-width ones included",
+    ),
+    FAMILY.signal(
+        name="pii_phone_count", dtype="BIGINT", lo=0, version="v2",
+        meaning="phone numbers (9-15 digits in groups, E.164 forms; dates, IPs and quantities excluded)",
+    ),
+    FAMILY.signal(
+        name="pii_ip_count", dtype="BIGINT", lo=0, version="v2",
+        meaning="IPv4 and IPv6 addresses (full, compressed, IPv4-mapped); not version strings",
+    ),
+    FAMILY.signal(
+        name="pii_card_count", dtype="BIGINT", lo=0, version="v1",
+        meaning="payment-card numbers: 13-19 digits passing the Luhn check",
+    ),
 )
 
 
@@ -196,6 +202,7 @@ def _count_valid(series: pl.Series, pattern: str, valid) -> pl.Series:
     return pl.Series(counts, dtype=pl.Int64)
 
 
+@FAMILY.computes(*SIGNALS)
 def score(b: Batch) -> pl.DataFrame:
     t = b.text
     return pl.DataFrame(

@@ -25,19 +25,23 @@ import numpy as np
 import polars as pl
 
 from curate.signals.batch import Batch
-from curate.signals.langid import _quiet_fasttext, fasttext_predict
-from curate.signals.registry import Signal
+from curate.signals.langid import _quiet_fasttext, detected, fasttext_predict
+from curate.signals.registry import Family
 from curate.signals.text import TOKEN_RE, to_series
 
 POSITIVE = "__label__hq"
 NEGATIVE = "__label__lq"
 
+FAMILY = Family(
+    "quality",
+    source="Li et al. 2024 (DCLM), Sec. 4.3: fastText bigram classifier; labels and calibration: curate/quality.py",
+)
 SIGNALS = (
-    Signal("quality", "quality", "v2", "DOUBLE",
-           "calibrated fastText quality score: the share of the corpus's clean-with-margin documents "
-           "(out of fold) that score lower; null when no model was given, 0 for blank documents", 0, 1,
-           "Li et al. 2024 (DCLM), Sec. 4.3: fastText bigram classifier; labels and calibration: "
-           "curate/quality.py", None, None),
+    FAMILY.signal(
+        name="quality", dtype="DOUBLE", lo=0, hi=1, version="v2",
+        meaning="calibrated fastText quality score: the share of the corpus's clean-with-margin documents "
+                "(out of fold) that score lower; null when no model was given, 0 for blank documents",
+    ),
 )
 
 
@@ -148,8 +152,6 @@ def train_quality_model(
     *, calibration: Sequence[float] | None = None, extra_meta: dict | None = None,
 ) -> QualityModel:
     """Train positives vs negatives; write `path` and its .json (params, calibration points)."""
-    from curate.signals import SIGNALS_VERSION
-
     pos = [t for t in prepare(positive, params.max_tokens) if t.strip()]
     neg = [t for t in prepare(negative, params.max_tokens) if t.strip()]
     if not pos or not neg:
@@ -176,7 +178,6 @@ def train_quality_model(
             "params": asdict(params),
             "n_positive": len(pos),
             "n_negative": len(neg),
-            "signals_version": SIGNALS_VERSION,
             "labels": [POSITIVE, NEGATIVE],
             "format": "fasttext-0.9.2-bin",
             "calibration": list(calibration) if calibration else None,
@@ -226,8 +227,11 @@ def evaluate_quality_model(
     }
 
 
-def score(b: Batch, model: QualityModel | None, langs: Sequence[str] | None = None) -> pl.DataFrame:
-    """`langs`: the language-ID codes stored as `lang` (the calibration is per language)."""
-    if model is None:
+@FAMILY.computes(*SIGNALS)
+def score(b: Batch) -> pl.DataFrame:
+    """Calibrated per language-ID code (the one stored as `lang`); null without the batch's model."""
+    if b.quality_model is None:
         return pl.DataFrame({"quality": pl.Series([None] * b.n, dtype=pl.Float64)})
-    return pl.DataFrame({"quality": pl.Series(model.predict_proba(b.text.to_list(), langs), dtype=pl.Float64)})
+    langs, _ = detected(b)
+    scores = b.quality_model.predict_proba(b.text.to_list(), langs)
+    return pl.DataFrame({"quality": pl.Series(scores, dtype=pl.Float64)})

@@ -4,29 +4,54 @@ from __future__ import annotations
 import polars as pl
 
 from curate.signals.batch import Batch, ratio
-from curate.signals.registry import Signal
+from curate.signals.registry import Family
 
-_SRC = "descriptive; word segmentation in curate/signals/text.py"
-
-
-def _s(name: str, dtype: str, meaning: str, lo: float | None, hi: float | None) -> Signal:
-    return Signal(name, "shape", "v1", dtype, meaning, lo, hi, _SRC, None, None)
-
-
+FAMILY = Family("shape", source="descriptive; word segmentation in curate/signals/text.py")
 SIGNALS = (
-    _s("char_count", "BIGINT", "characters (Unicode code points) in the document", 0, None),
-    _s("word_count", "BIGINT", "words; one per CJK character, else letter/digit runs", 0, None),
-    _s("line_count", "BIGINT", "non-blank lines", 0, None),
-    _s("mean_word_len", "DOUBLE", "mean word length in characters (0 when no words)", 0, None),
-    _s("alpha_frac", "DOUBLE", "fraction of characters that are letters (any script)", 0, 1),
-    _s("digit_frac", "DOUBLE", "fraction of characters that are decimal digits", 0, 1),
-    _s("upper_frac", "DOUBLE", "fraction of letters that are uppercase", 0, 1),
-    _s("whitespace_frac", "DOUBLE", "fraction of characters that are whitespace", 0, 1),
-    _s("punct_frac", "DOUBLE", "fraction of characters that are punctuation", 0, 1),
-    _s("non_ascii_frac", "DOUBLE", "fraction of characters outside ASCII", 0, 1),
+    FAMILY.signal(
+        name="char_count", dtype="BIGINT", lo=0, version="v1",
+        meaning="characters (Unicode code points) in the document",
+    ),
+    FAMILY.signal(
+        name="word_count", dtype="BIGINT", lo=0, version="v1",
+        meaning="words; one per CJK character, else letter/digit runs",
+    ),
+    FAMILY.signal(
+        name="line_count", dtype="BIGINT", lo=0, version="v1",
+        meaning="non-blank lines",
+    ),
+    FAMILY.signal(
+        name="mean_word_len", dtype="DOUBLE", lo=0, version="v1",
+        meaning="mean word length in characters (0 when no words)",
+    ),
+    FAMILY.signal(
+        name="alpha_frac", dtype="DOUBLE", lo=0, hi=1, version="v1",
+        meaning="fraction of characters that are letters (any script)",
+    ),
+    FAMILY.signal(
+        name="digit_frac", dtype="DOUBLE", lo=0, hi=1, version="v1",
+        meaning="fraction of characters that are decimal digits",
+    ),
+    FAMILY.signal(
+        name="upper_frac", dtype="DOUBLE", lo=0, hi=1, version="v1",
+        meaning="fraction of letters that are uppercase",
+    ),
+    FAMILY.signal(
+        name="whitespace_frac", dtype="DOUBLE", lo=0, hi=1, version="v1",
+        meaning="fraction of characters that are whitespace",
+    ),
+    FAMILY.signal(
+        name="punct_frac", dtype="DOUBLE", lo=0, hi=1, version="v1",
+        meaning="fraction of characters that are punctuation",
+    ),
+    FAMILY.signal(
+        name="non_ascii_frac", dtype="DOUBLE", lo=0, hi=1, version="v1",
+        meaning="fraction of characters outside ASCII",
+    ),
 )
 
 
+@FAMILY.computes(*SIGNALS)
 def score(b: Batch) -> pl.DataFrame:
     t = pl.col("t")
     counts = pl.DataFrame({"t": b.text}).select(
