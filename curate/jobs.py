@@ -47,6 +47,10 @@ def recorded_run(db: Path, command: str, args: dict, *, publish: bool = False) -
                 yield ctx
                 ok = True
             except BaseException as exc:
+                # A stage's transaction has rolled back (store.transaction); should one still be
+                # open, end it, or DuckDB refuses the statements that record the failure.
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
                 status = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
                 if status == "running":
                     store.finish_run(con, run_id, status="failed", exit_code=int(ExitCode.FAILED),

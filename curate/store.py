@@ -377,17 +377,21 @@ def _create_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     version = verify(con, path)
     if version == SCHEMA_VERSION:
         return
-    con.execute("BEGIN")
-    try:
+    with transaction(con):
         for stmt in _DDL:
             con.execute(stmt)
-        con.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-        )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        set_meta(con, "schema_version", str(SCHEMA_VERSION))
+
+
+def insert(con: duckdb.DuckDBPyConnection, table: str, row: dict, *, replace: bool = False) -> None:
+    """INSERT one row by column name (never by position, so a column added to the schema
+    cannot shift the values); every name must be a column the schema gives the table."""
+    known = _expected_columns().get(table)
+    if known is None or not set(row) <= known:
+        raise ValueError(f"not columns of the store's table {table!r}: {sorted(set(row) - (known or set()))}")
+    cols = ", ".join(ident(c) for c in row)
+    verb = "INSERT OR REPLACE" if replace else "INSERT"
+    con.execute(f"{verb} INTO {table} ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
 
 
 def get_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
@@ -396,7 +400,7 @@ def get_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
 
 
 def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
-    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+    insert(con, "meta", {"key": key, "value": value}, replace=True)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

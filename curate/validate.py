@@ -624,9 +624,9 @@ def validate_in_store(con: duckdb.DuckDBPyConnection, db: Path, recipe, slice_id
         import sys
 
         print(f"curate: warning: {outcome.docs_error}", file=sys.stderr)
-    con.execute(
-        "INSERT INTO validations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [slice_id, spec.name, outcome.success, json.dumps(outcome.statistics, default=str), outcome.result_json,
-         str(outcome.docs_path) if outcome.docs_path else None, store.now(), run_id],
-    )
+    store.insert(con, "validations", {
+        "slice_id": slice_id, "suite": spec.name, "success": outcome.success,
+        "statistics": json.dumps(outcome.statistics, default=str), "result_json": outcome.result_json,
+        "docs_path": str(outcome.docs_path) if outcome.docs_path else None, "validated_at": store.now(),
+        "run_id": run_id})
     return outcome

@@ -170,3 +170,37 @@ def test_sigkill_at_many_points_then_rerun_equals_uninterrupted(tmp_path, recipe
     assert _snapshot(db, out) == reference
     assert not list(out.glob("*.tmp"))
     assert main(["check", "--db", str(db)]) == 0
+
+
+@pytest.mark.parametrize("inside", ["store.transaction", "a transaction left open"])
+def test_a_stage_whose_statement_fails_is_recorded_as_failed(tmp_path, inside):
+    """After a failed statement DuckDB refuses every later one until the transaction ends:
+    the run must still be recorded as failed, with the error, and the store stay usable."""
+    import duckdb
+
+    db = tmp_path / "s.duckdb"
+    with pytest.raises(duckdb.Error):
+        with jobs.recorded_run(db, "score", {}) as ctx:
+            if inside == "store.transaction":
+                with store.transaction(ctx.con):
+                    ctx.con.execute("INSERT INTO meta VALUES ('k', 'v')")
+                    ctx.con.execute("SELECT * FROM no_such_table")
+            else:
+                ctx.con.execute("BEGIN")
+                ctx.con.execute("INSERT INTO meta VALUES ('k', 'v')")
+                ctx.con.execute("SELECT * FROM no_such_table")
+    with store.open_store(db, read_only=True) as con:
+        status, message = con.execute("SELECT status, message FROM runs").fetchone()
+        assert status == "failed" and "no_such_table" in message
+        assert store.get_meta(con, "k") is None  # the stage's writes rolled back
+
+
+def test_insert_writes_by_column_name_and_refuses_unknown_columns(tmp_path):
+    db = tmp_path / "s.duckdb"
+    with store.open_store(db) as con:
+        store.insert(con, "meta", {"value": "2", "key": "b"})  # any order
+        assert store.get_meta(con, "b") == "2"
+        with pytest.raises(ValueError, match="not columns"):
+            store.insert(con, "meta", {"key": "c", "vaule": "typo"})
+        with pytest.raises(ValueError, match="not columns"):
+            store.insert(con, "no_table", {"key": "c"})

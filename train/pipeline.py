@@ -225,24 +225,23 @@ def train_slices(
             metrics["memorization_probes"] = len(probes)
             metrics["epochs_over_data"] = res.epochs_over_data
             q = quality_fn(samples) if quality_fn and samples else None
-            con.execute("BEGIN")
-            if prompts_path:
-                # no prompts: nothing replaces the run's earlier generations, so they stay
-                con.execute("DELETE FROM generations WHERE train_run_id = ?", [run_id])
-            con.execute("DELETE FROM train_runs WHERE train_run_id = ?", [run_id])
-            con.execute(
-                "INSERT INTO train_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [run_id, slice_id, slice_name, seed, json.dumps({**res.train_config, "model": res.model_config}),
-                 res.tokens_seen, res.epochs_over_data, res.val_bpb, str(val_text_path), json.dumps(res.losses),
-                 res.tokens_per_s, res.device, res.wall_s, res.n_params, res.mfu, json.dumps(metrics),
-                 str(res.checkpoint), store.now()],
-            )
-            for i, (p, s) in enumerate(zip(prompts, samples)):
-                con.execute(
-                    "INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [run_id, i, p.get("kind"), p["prompt"], s, None if q is None else float(q[i]), flags[i]],
-                )
-            con.execute("COMMIT")
+            with store.transaction(con):
+                if prompts_path:
+                    # no prompts: nothing replaces the run's earlier generations, so they stay
+                    con.execute("DELETE FROM generations WHERE train_run_id = ?", [run_id])
+                con.execute("DELETE FROM train_runs WHERE train_run_id = ?", [run_id])
+                store.insert(con, "train_runs", {
+                    "train_run_id": run_id, "slice_id": slice_id, "slice_name": slice_name, "seed": seed,
+                    "config": json.dumps({**res.train_config, "model": res.model_config}),
+                    "tokens": res.tokens_seen, "epochs": res.epochs_over_data, "bpb": res.val_bpb,
+                    "val_text": str(val_text_path), "loss_curve": json.dumps(res.losses),
+                    "tokens_per_s": res.tokens_per_s, "device": res.device, "wall_s": res.wall_s,
+                    "n_params": res.n_params, "mfu": res.mfu, "metrics": json.dumps(metrics),
+                    "checkpoint": str(res.checkpoint), "created_at": store.now()})
+                for i, (p, s) in enumerate(zip(prompts, samples)):
+                    store.insert(con, "generations", {
+                        "train_run_id": run_id, "prompt_no": i, "kind": p.get("kind"), "prompt": p["prompt"],
+                        "sample": s, "quality": None if q is None else float(q[i]), "junk": flags[i]})
             rows.append({"train_run_id": run_id, "slice": slice_name, "slice_id": slice_id, "seed": seed,
                          "documents": n_kept, "tokens": res.tokens_seen, "bpb": res.val_bpb,
                          "tokens_per_s": res.tokens_per_s, "device": res.device, "mfu": res.mfu, **metrics})

@@ -106,11 +106,10 @@ def compute_signatures(
         blobs = [sigs32[i].tobytes() if has[i] else None for i in range(len(ids))]
         tbl = pa.table({"doc_id": ids, "has_sig": has.tolist(), "signature": pa.array(blobs, pa.binary()),
                         "run_id": [run_id] * len(ids)})
-        con.execute("BEGIN")
-        store.register(con, "_sig_batch", tbl)
-        con.execute("INSERT INTO minhash SELECT * FROM _sig_batch")
-        con.unregister("_sig_batch")
-        con.execute("COMMIT")
+        with store.transaction(con):
+            store.register(con, "_sig_batch", tbl)
+            con.execute("INSERT INTO minhash BY NAME SELECT * FROM _sig_batch")
+            con.unregister("_sig_batch")
         done += len(ids)
         if on_batch:
             on_batch(len(ids))
@@ -148,7 +147,7 @@ def _band_new_docs(con: duckdb.DuckDBPyConnection, setting: str, bands: int, row
             "doc_id": np.repeat(np.array(ids, dtype=object), bands),
         })
         store.register(con, "_band_batch", tbl)
-        con.execute("INSERT INTO lsh_bands SELECT * FROM _band_batch")
+        con.execute("INSERT INTO lsh_bands BY NAME SELECT * FROM _band_batch")
         con.unregister("_band_batch")
     reader.close()
 
@@ -200,7 +199,7 @@ def _verify_new_pairs(con: duckdb.DuckDBPyConnection, setting: str, threshold: f
         tbl = pa.table({"a": [p[0] for p in chunk], "b": [p[1] for p in chunk], "est_jaccard": est,
                         "jaccard": pa.nulls(len(chunk), pa.float64())})
         store.register(con, "_pair_batch", tbl)
-        con.execute("INSERT INTO dup_pairs SELECT * FROM _pair_batch")
+        con.execute("INSERT INTO dup_pairs BY NAME SELECT * FROM _pair_batch")
         con.unregister("_pair_batch")
         verified += len(chunk)
     _exact_check(con, threshold, spec)
@@ -330,16 +329,11 @@ def dedup(
     new_sigs = compute_signatures(con, spec, run_id, device=device, on_batch=on_batch)
     spec = bind_spec(con, spec)
     setting, bands, rows = setting_for(threshold, spec.num_perm)
-    con.execute("BEGIN")
-    try:
+    with store.transaction(con):
         _band_new_docs(con, setting, bands, rows, spec.num_perm)
         n_cand, n_new = _verify_new_pairs(con, setting, threshold, spec)
         n_edges, n_clusters, n_dups = build_clusters(con, threshold, f"({_candidate_pairs(con, setting)})")
         record_threshold(con, threshold)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return DedupReport(threshold, setting, new_sigs, n_cand, n_new, n_edges, n_clusters, n_dups)
 
 

@@ -300,14 +300,9 @@ def _signatures(con, spec, setting, bands, rows, run_id, work: Path, device: str
                     {"spec": spec, "bands": bands, "rows": rows, "device": device, "run_id": run_id},
                     work / "sigs", DOC_SHARD_ROWS)
     src = f"read_parquet({_parquet_glob(work / 'sigs')})"
-    con.execute("BEGIN")
-    try:
-        con.execute(f"INSERT INTO minhash SELECT doc_id, has_sig, signature, run_id FROM {src}")
+    with store.transaction(con):
+        con.execute(f"INSERT INTO minhash BY NAME SELECT doc_id, has_sig, signature, run_id FROM {src}")
         _insert_bands(con, setting, src)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return n
 
 
