@@ -525,10 +525,10 @@ def _baseline_clusters(name: str, texts: list[str], spec: SignatureSpec, thresho
 
 
 def _ours_clusters(db: Path, spec: SignatureSpec, threshold: float, workers: int):
-    from curate import jobs, store
+    from curate import pipeline, store
     from curate.dedup import lsh
 
-    with jobs.recorded_run(db, "dedup", {"threshold": [threshold], "num_perm": spec.num_perm}) as ctx:
+    with pipeline.recorded_run(db, "dedup", {"threshold": [threshold], "num_perm": spec.num_perm}) as ctx:
         ctx.con.execute(f"SET threads = {int(workers)}")
         rep = lsh.dedup(ctx.con, threshold, spec, ctx.run_id, device="cpu")
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0, counts_json=json.dumps(rep.__dict__))
@@ -546,7 +546,7 @@ def _measure_cluster(name: str, texts: list[str], spec: SignatureSpec, threshold
             db = Path(tmp) / "store.duckdb"
             shutil.copyfile(template, db)  # a store holding the documents and nothing else, untimed
             signatures(texts[:200], spec)  # numba cache loads, outside the timing
-            import curate.jobs  # noqa: F401
+            import curate.pipeline  # noqa: F401
             import pandas  # noqa: F401  (DuckDB imports it to register an Arrow table)
 
             setting_for(threshold, spec.num_perm)  # imports datasketch, as the baselines' warm-up does
@@ -564,13 +564,13 @@ def _measure_cluster(name: str, texts: list[str], spec: SignatureSpec, threshold
 
 
 def _build_store(texts: list[str], path: Path, queue) -> None:
-    from curate import jobs
+    from curate import pipeline
 
     src = path.with_suffix(".jsonl")
     with open(src, "w", encoding="utf-8") as fh:
         for i, text in enumerate(texts):
             fh.write(json.dumps({"id": f"d{i:08d}", "text": text}) + "\n")
-    _, report = jobs.ingest(path, [str(src)], jobs.IngestOptions(id_field="id"))
+    _, report = pipeline.ingest(path, [str(src)], pipeline.IngestOptions(id_field="id"))
     src.unlink()
     queue.put((report.documents, report.quarantined))
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from curate import jobs, store
+from curate import pipeline, store
 from curate.dedup import lsh, minhash
 from curate.ingest import IngestOptions, expand_inputs, read_records
 
@@ -81,7 +81,7 @@ def run_curate(data: Path, threshold: float, ids: list[str]) -> tuple[set, set, 
     index = {e: i for i, e in enumerate(ids)}
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "q.duckdb"
-        jobs.ingest(db, [str(data / "corpus")], IngestOptions(id_field="id"))
+        pipeline.ingest(db, [str(data / "corpus")], IngestOptions(id_field="id"))
         t0 = time.perf_counter()
         with store.open_store(db) as con:
             lsh.dedup(con, threshold, minhash.SignatureSpec(), 1)

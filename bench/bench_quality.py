@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from curate import evaluation, jobs, quality, recipes, store
+from curate import evaluation, pipeline, quality, recipes, store
 from curate.dedup import lsh, minhash
 from curate.ingest import IngestOptions
 from curate.engines import LocalEngine
@@ -51,8 +51,8 @@ THRESHOLDS = (0.7, 0.8)  # strict's, and the previous one for the comparison in 
 
 def base_store(corpus: Path, work: Path) -> Path:
     db = work / f"{corpus.parent.name}-base.duckdb"
-    jobs.ingest(db, [str(corpus)], IngestOptions(id_field="id"))
-    with jobs.recorded_run(db, "bench score", {}) as ctx:
+    pipeline.ingest(db, [str(corpus)], IngestOptions(id_field="id"))
+    with pipeline.recorded_run(db, "bench score", {}) as ctx:
         LocalEngine().score(ctx.con, db)
         for t in THRESHOLDS:
             lsh.dedup(ctx.con, t, minhash.SignatureSpec(), ctx.run_id)

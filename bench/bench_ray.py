@@ -28,7 +28,7 @@ def _timed(fn):
 
 
 def main(argv: list[str] | None = None) -> None:
-    from curate import jobs, store
+    from curate import pipeline, store
     from curate.dedup import lsh, minhash
     from curate.engines.ray_data import dedup_ray, score_ray
     from curate.engines.ray_session import RayOptions
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     try:
         local, dist = work / "local.duckdb", work / "ray.duckdb"
-        jobs.ingest(local, [args.input])
+        pipeline.ingest(local, [args.input])
         shutil.copyfile(local, dist)
         with store.open_store(local) as con:
             n_docs, n_bytes = con.execute("SELECT count(*), sum(n_bytes) FROM documents").fetchone()

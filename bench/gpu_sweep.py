@@ -94,7 +94,7 @@ def cmd_train(args) -> None:
 def cmd_score(args) -> None:
     from curate.console import format_table
     from curate.signals.quality import load_quality_model
-    from curate import jobs
+    from curate import store
     from train.evaluate import generation_metrics
     from train.pipeline import junk_flags
 

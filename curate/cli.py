@@ -296,7 +296,7 @@ def _print_ingest(report, run_id: int) -> None:
 
 
 def cmd_ingest(args) -> int:
-    from curate import jobs
+    from curate import pipeline
     from curate.ingest import IngestOptions
 
     opts = IngestOptions(text_field=args.text_field, id_field=args.id_field, max_doc_bytes=args.max_doc_bytes)
@@ -304,7 +304,7 @@ def cmd_ingest(args) -> int:
     def on_file(res) -> None:
         log(f"{res.status}: {res.path} ({res.records} records)", quiet=args.quiet)
 
-    run_id, report = jobs.ingest(args.db, args.paths, opts, on_file=on_file)
+    run_id, report = pipeline.ingest(args.db, args.paths, opts, on_file=on_file)
     _print_ingest(report, run_id)
     for f in report.failed:
         print(f"curate: {f.error}", file=sys.stderr)
@@ -374,11 +374,11 @@ def _range(lo, hi) -> str:
 
 def cmd_score(args) -> int:
     import json
-    from curate import jobs, store
+    from curate import pipeline, store
     from curate.console import Progress
 
     engine = _engine(args)  # before the lock
-    with jobs.recorded_run(args.db, "score", vars_of(args)) as ctx:
+    with pipeline.recorded_run(args.db, "score", vars_of(args)) as ctx:
         total = ctx.con.execute("SELECT count(*) FROM documents").fetchone()[0]
         bar = Progress("score", total, quiet=args.quiet)
         rep = engine.score(ctx.con, args.db, batch_size=args.batch_size, on_batch=bar.update)
@@ -392,11 +392,11 @@ def cmd_score(args) -> int:
 
 def cmd_quality_train(args) -> int:
     import json
-    from curate import jobs, quality, store
+    from curate import pipeline, quality, store
 
     design = quality.QualityDesign(labels=args.labels, min_failed=args.min_failed, teacher=args.teacher,
                                    folds=args.folds, seed=args.seed)
-    with jobs.recorded_run(args.db, "quality train", vars_of(args)) as ctx:
+    with pipeline.recorded_run(args.db, "quality train", vars_of(args)) as ctx:
         rep = quality.train_quality(ctx.con, args.db, design, reference=args.reference,
                                     on_log=lambda m: log(m, quiet=args.quiet))
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
@@ -423,7 +423,7 @@ def _print_metrics(metrics: dict) -> None:
 
 def cmd_dedup(args) -> int:
     import json
-    from curate import jobs, store
+    from curate import pipeline, store
     from curate.console import Progress
     from curate.dedup import lsh, minhash
     from curate.engines import signature_device
@@ -443,7 +443,7 @@ def cmd_dedup(args) -> int:
     device = signature_device(args.device)
     reports = []
     engine = _engine(args)  # before the lock
-    with jobs.recorded_run(args.db, "dedup", vars_of(args)) as ctx:
+    with pipeline.recorded_run(args.db, "dedup", vars_of(args)) as ctx:
         total = ctx.con.execute("SELECT count(*) FROM documents ANTI JOIN minhash USING (doc_id)").fetchone()[0]
         bar = Progress("signatures", total, quiet=args.quiet)
         for t in thresholds:
@@ -461,10 +461,10 @@ def cmd_dedup(args) -> int:
 
 def cmd_slice(args) -> int:
     import json
-    from curate import jobs, recipes, store
+    from curate import pipeline, recipes, store
 
     recipe = recipes.load_recipe(args.recipe)
-    with jobs.recorded_run(args.db, "slice", vars_of(args)) as ctx:
+    with pipeline.recorded_run(args.db, "slice", vars_of(args)) as ctx:
         res = recipes.build_slice(ctx.con, recipe, ctx.run_id)
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
                          counts_json=json.dumps({"slice": res.slice_id, "kept": res.n_kept, "dropped": res.n_dropped}))
@@ -514,12 +514,12 @@ def vars_of(args) -> dict:
 
 
 def cmd_run(args) -> int:
-    from curate import jobs, recipes
+    from curate import pipeline, recipes
     from curate.ingest import IngestOptions
 
     recipe = recipes.load_recipe(args.recipe)
     opts = IngestOptions(text_field=args.text_field, id_field=args.id_field, max_doc_bytes=args.max_doc_bytes)
-    rep = jobs.run_pipeline(
+    rep = pipeline.run_pipeline(
         args.db, recipe, args.input, opts=opts, out=args.out, formats=args.format or ["parquet"],
         device=args.device, validate_slice=not args.no_validate, engine=_engine(args),
         on_stage=lambda name: log(f"stage: {name}", quiet=args.quiet),
@@ -569,7 +569,7 @@ def cmd_export(args) -> int:
 
 def cmd_train(args) -> int:
     import json
-    from curate import jobs, store
+    from curate import pipeline, store
 
     from curate.quality import load_model_or_none
     from curate.resources import sample_file
@@ -584,7 +584,7 @@ def cmd_train(args) -> int:
     load_val_text(val_text, "--val-text")
     prompts = args.prompts or sample_file("prompts.jsonl")
     load_prompts(prompts, "--prompts")
-    with jobs.recorded_run(args.db, "train", vars_of(args)) as ctx:
+    with pipeline.recorded_run(args.db, "train", vars_of(args)) as ctx:
         rows = train_slices(ctx.con, args.db, args.slice, plan, val_text_path=val_text, prompts_path=prompts,
                             quality_model=load_model_or_none(args.db),
                             on_log=lambda m: log(m, quiet=args.quiet))

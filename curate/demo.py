@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from curate import jobs, quality, store
+from curate import pipeline, quality, store
 from curate.console import Progress, format_table, log
 from curate.errors import ExitCode, UsageError
 from curate.ingest import IngestOptions
@@ -95,8 +95,8 @@ def _cross_source(db: Path, cross: Path, quiet: bool) -> None:
     _fresh_store(db)
     with store.open_store(db) as con:
         store.set_meta(con, DEMO_MARK, "demo")
-    _run_id, report = jobs.ingest(db, [str(cross / "corpus")], IngestOptions(id_field="id"), command="demo ingest")
-    with jobs.recorded_run(db, "demo cross-source", {"data": str(cross)}) as ctx:
+    _run_id, report = pipeline.ingest(db, [str(cross / "corpus")], IngestOptions(id_field="id"), command="demo ingest")
+    with pipeline.recorded_run(db, "demo cross-source", {"data": str(cross)}) as ctx:
         con = ctx.con
         bar = Progress("score (cross-source)", report.documents, quiet=quiet)
         LocalEngine().score(con, db, on_batch=bar.update)
@@ -124,7 +124,7 @@ def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions 
     with store.open_store(db) as con:
         store.set_meta(con, DEMO_MARK, "demo")
 
-    run_id, report = jobs.ingest(db, [str(corpus)], IngestOptions(id_field="id"), command="demo ingest")
+    run_id, report = pipeline.ingest(db, [str(corpus)], IngestOptions(id_field="id"), command="demo ingest")
     _section(f"ingest (run {run_id})")
     print(format_table(["input", "files", "records", "ingested", "quarantined"], _by_input(report, corpus)))
     print(f"records read {report.records:,} = ingested {report.documents:,} + quarantined {report.quarantined:,}")
@@ -133,7 +133,7 @@ def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions 
             print(f"curate: {f.error}")
         return int(ExitCode.FAILED)
 
-    with jobs.recorded_run(db, "demo pipeline", {"data": str(data)}, publish=True) as ctx:
+    with pipeline.recorded_run(db, "demo pipeline", {"data": str(data)}, publish=True) as ctx:
         con = ctx.con
         bar = Progress("score", report.documents, quiet=quiet)
         sc = LocalEngine().score(con, db, on_batch=bar.update)

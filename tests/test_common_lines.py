@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from curate import jobs, store
+from curate import pipeline, store
 from curate.dedup.lines import update_common_lines
 from curate.ingest import IngestOptions
 from curate.engines import LocalEngine
@@ -31,7 +31,7 @@ def _values(db: Path) -> dict[str, float]:
 
 
 def _score(db: Path) -> None:
-    with jobs.recorded_run(db, "score", {}) as ctx:
+    with pipeline.recorded_run(db, "score", {}) as ctx:
         LocalEngine(1).score(ctx.con, db)
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0)
 
@@ -44,7 +44,7 @@ def corpus(tmp_path):
     docs["short"] = "\n".join(["ok", "ok", "ok"])
     docs["blank"] = "   "
     db = tmp_path / "s.duckdb"
-    jobs.ingest(db, [str(_write(tmp_path / "in.jsonl", docs))], IngestOptions(id_field="id"))
+    pipeline.ingest(db, [str(_write(tmp_path / "in.jsonl", docs))], IngestOptions(id_field="id"))
     _score(db)
     return db, tmp_path
 
@@ -62,7 +62,7 @@ def test_template_lines_count_and_own_lines_do_not(corpus):
 def test_exact_copies_count_once(tmp_path):
     docs = {f"copy{i}": f"{FOOTER}\n{_own(1)}" for i in range(8)}
     db = tmp_path / "s.duckdb"
-    jobs.ingest(db, [str(_write(tmp_path / "in.jsonl", docs))], IngestOptions(id_field="id"))
+    pipeline.ingest(db, [str(_write(tmp_path / "in.jsonl", docs))], IngestOptions(id_field="id"))
     _score(db)
     assert set(_values(db).values()) == {0.0}  # eight copies of one text: nothing is common
 
@@ -75,7 +75,7 @@ def test_rerun_is_a_no_op_and_new_documents_update_old_ones(corpus):
     assert before["c0"] == 0.0
     shared = "A second line of its own, number 0, long enough."
     more = {f"n{i}": f"{_own(300 + i)}\n{shared}" for i in range(5)}
-    jobs.ingest(db, [str(_write(tmp / "more.jsonl", more))], IngestOptions(id_field="id"))
+    pipeline.ingest(db, [str(_write(tmp / "more.jsonl", more))], IngestOptions(id_field="id"))
     _score(db)
     after = _values(db)
     assert after["c0"] > 0.0  # its line now recurs in 6 texts

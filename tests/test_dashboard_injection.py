@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("streamlit", reason="the dashboard needs the [app] extra (streamlit)")
 
-from curate import jobs, store  # noqa: E402
+from curate import pipeline, store  # noqa: E402
 from curate.dashboard.highlight import highlight_html, md_code, md_literal, samples_html, split_lines  # noqa: E402
 from curate.recipes import build_slice, parse_recipe  # noqa: E402
 from curate.engines import LocalEngine
@@ -57,7 +57,7 @@ def evil_store(tmp_path_factory) -> tuple[Path, str]:
         {"id": "good-1", "text": GOOD + "One."}, {"id": "good-2", "text": GOOD + "Two."},
         {"id": "[x](http://evil.example)", "text": EVIL}]), encoding="utf-8")
     db = tmp / "store.duckdb"
-    jobs.ingest(db, [str(src)], jobs.IngestOptions(id_field="id"))
+    pipeline.ingest(db, [str(src)], pipeline.IngestOptions(id_field="id"))
     with store.open_store(db) as con:
         LocalEngine(1).score(con, db)
         res = build_slice(con, parse_recipe(RECIPE))

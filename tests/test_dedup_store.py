@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from curate import jobs, store
+from curate import pipeline, store
 from curate.dedup import lsh, minhash
 
 WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
@@ -26,7 +26,7 @@ def _edit(rng: random.Random, text: str, k: int) -> str:
 def _ingest(db, tmp_path, name: str, texts: dict[str, str]) -> None:
     path = tmp_path / f"{name}.jsonl"
     path.write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in texts.items()))
-    jobs.ingest(db, [str(path)], jobs.IngestOptions(id_field="id"))
+    pipeline.ingest(db, [str(path)], pipeline.IngestOptions(id_field="id"))
 
 
 def _clusters(db, threshold=0.8) -> set[frozenset[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from curate import explain, jobs, recipes, store
+from curate import explain, pipeline, recipes, store
 from curate.recipes import parse_recipe
 from curate.engines import LocalEngine
 
@@ -22,7 +22,7 @@ def _store(db: Path, tmp_path: Path) -> str:
     docs = {"clean": CLEAN, "short": "far too short to keep here"}
     path = tmp_path / "docs.jsonl"
     path.write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in docs.items()))
-    jobs.ingest(db, [str(path)], jobs.IngestOptions(id_field="id"))
+    pipeline.ingest(db, [str(path)], pipeline.IngestOptions(id_field="id"))
     with store.open_store(db) as con:
         LocalEngine(1).score(con, db)
         return recipes.build_slice(con, parse_recipe(RECIPE)).slice_id

@@ -11,7 +11,7 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from curate import jobs, store
+from curate import pipeline, store
 from curate.cli import main
 from curate.ingest import IngestOptions, read_records
 
@@ -55,7 +55,7 @@ def test_jsonl_formats(tmp_path, db, suffix):
     elif suffix.endswith(".zst"):
         data = zstandard.ZstdCompressor().compress(data)
     path.write_bytes(data)
-    _, report = jobs.ingest(db, [str(path)], IngestOptions(id_field="id"))
+    _, report = pipeline.ingest(db, [str(path)], IngestOptions(id_field="id"))
     assert (report.records, report.documents, report.quarantined) == (5, 5, 0)
     rows = _rows(db, "SELECT external_id, text, metadata->>'url' FROM documents ORDER BY record_no")
     assert rows[0] == ("a0", "document number 0", "u")
@@ -65,7 +65,7 @@ def test_jsonl_formats(tmp_path, db, suffix):
 def test_parquet(tmp_path, db):
     path = tmp_path / "c.parquet"
     pq.write_table(pa.table({"id": ["p1", "p2", "p3"], "body": ["one doc", None, "three"], "n": [1, 2, 3]}), path)
-    _, report = jobs.ingest(db, [str(path)], IngestOptions(text_field="body", id_field="id"))
+    _, report = pipeline.ingest(db, [str(path)], IngestOptions(text_field="body", id_field="id"))
     assert (report.documents, report.quarantined) == (2, 1)
     assert _rows(db, "SELECT error_kind, record_no FROM quarantine") == [("non_string_text", 2)]
     assert _rows(db, "SELECT metadata->>'n' FROM documents ORDER BY record_no") == [("1",), ("3",)]
@@ -75,7 +75,7 @@ def test_parquet(tmp_path, db):
 def test_csv(tmp_path, db):
     path = tmp_path / "c.csv"
     path.write_bytes(b'id,text\nc1,"hello, world"\nc2,"multi\nline"\nc3\nc4,\xff\xfebad\n')
-    _, report = jobs.ingest(db, [str(path)], IngestOptions(id_field="id"))
+    _, report = pipeline.ingest(db, [str(path)], IngestOptions(id_field="id"))
     assert report.documents == 2
     kinds = dict(_rows(db, "SELECT record_no, error_kind FROM quarantine"))
     assert kinds == {3: "malformed_csv", 4: "invalid_utf8"}
@@ -89,7 +89,7 @@ def test_txt_folder_and_glob(tmp_path, db):
     (folder / "a.txt").write_text("first page text")
     (folder / "b.txt").write_text("   \n")
     (folder / "c.txt").write_bytes(b"caf\xe9 latin-1 bytes")
-    _, report = jobs.ingest(db, [str(folder / "*.txt")])
+    _, report = pipeline.ingest(db, [str(folder / "*.txt")])
     assert (report.records, report.documents, report.quarantined) == (3, 1, 2)
     assert _rows(db, "SELECT external_id FROM documents") == [("a",)]
     assert sorted(r[0] for r in _rows(db, "SELECT error_kind FROM quarantine")) == ["empty_text", "invalid_utf8"]
@@ -114,7 +114,7 @@ def test_txt_folder_and_glob(tmp_path, db):
 )
 def test_bad_record_quarantined_and_run_goes_on(tmp_path, db, line, kind, message):
     path = _write_jsonl(tmp_path / "bad.jsonl", [GOOD[0], line, GOOD[1]])
-    _, report = jobs.ingest(db, [str(path)])
+    _, report = pipeline.ingest(db, [str(path)])
     assert (report.records, report.documents, report.quarantined) == (3, 2, 1)
     (row,) = _rows(db, "SELECT uri, record_no, error_kind, error FROM quarantine")
     assert row[0] == str(path) and row[1] == 2 and row[2] == kind
@@ -124,7 +124,7 @@ def test_bad_record_quarantined_and_run_goes_on(tmp_path, db, line, kind, messag
 
 def test_truncated_last_line(tmp_path, db):
     path = _write_jsonl(tmp_path / "t.jsonl", [GOOD[0], b'{"text": "cut he'])
-    _, report = jobs.ingest(db, [str(path)])
+    _, report = pipeline.ingest(db, [str(path)])
     (row,) = _rows(db, "SELECT record_no, error_kind, error FROM quarantine")
     assert row[:2] == (2, "malformed_json") and "truncated" in row[2]
     _conserved(db)
@@ -132,14 +132,14 @@ def test_truncated_last_line(tmp_path, db):
 
 def test_invalid_utf8_keeps_rest_of_file(tmp_path, db):
     path = _write_jsonl(tmp_path / "u.jsonl", [GOOD[0], b"\xff\xfe\xfd garbage\n", *GOOD[1:]])
-    _, report = jobs.ingest(db, [str(path)])
+    _, report = pipeline.ingest(db, [str(path)])
     assert report.documents == 5 and report.quarantined == 1
 
 
 def test_oversized_document(tmp_path, db):
     big = json.dumps({"text": "x" * 5000}).encode() + b"\n"
     path = _write_jsonl(tmp_path / "big.jsonl", [GOOD[0], big, GOOD[1]])
-    _, report = jobs.ingest(db, [str(path)], IngestOptions(max_doc_bytes=1000))
+    _, report = pipeline.ingest(db, [str(path)], IngestOptions(max_doc_bytes=1000))
     assert report.documents == 2
     (row,) = _rows(db, "SELECT record_no, error_kind, error, length(raw) FROM quarantine")
     assert row[:2] == (2, "too_large") and "--max-doc-bytes 1000" in row[2]
@@ -175,7 +175,7 @@ def test_truncated_archive_fails_whole_file(tmp_path, db, suffix):
 def test_corrupt_gzip_fails(tmp_path, db):
     bad = tmp_path / "junk.jsonl.gz"
     bad.write_bytes(b"\x1f\x8b\x08\x00" + b"not really gzip data" * 10)
-    _, report = jobs.ingest(db, [str(bad)])
+    _, report = pipeline.ingest(db, [str(bad)])
     assert report.failed and str(bad) in report.failed[0].error
     assert _rows(db, "SELECT count(*) FROM documents") == [(0,)]
 
@@ -183,7 +183,7 @@ def test_corrupt_gzip_fails(tmp_path, db):
 def test_unreadable_parquet_fails(tmp_path, db):
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"PAR1 this is not a parquet file")
-    _, report = jobs.ingest(db, [str(bad)])
+    _, report = pipeline.ingest(db, [str(bad)])
     assert report.failed and "unreadable Parquet" in report.failed[0].error
 
 
@@ -192,18 +192,18 @@ def test_unreadable_parquet_fails(tmp_path, db):
 
 def test_reingest_same_content_is_noop(tmp_path, db):
     path = _write_jsonl(tmp_path / "a.jsonl", GOOD)
-    jobs.ingest(db, [str(path)])
+    pipeline.ingest(db, [str(path)])
     copy = _write_jsonl(tmp_path / "copy.jsonl", GOOD)  # same bytes, other name
-    _, report = jobs.ingest(db, [str(path), str(copy)])
+    _, report = pipeline.ingest(db, [str(path), str(copy)])
     assert [f.status for f in report.files] == ["skipped", "skipped"]
     assert _rows(db, "SELECT count(*) FROM documents") == [(5,)]
 
 
 def test_changed_file_is_new_source(tmp_path, db):
     path = _write_jsonl(tmp_path / "a.jsonl", GOOD)
-    jobs.ingest(db, [str(path)])
+    pipeline.ingest(db, [str(path)])
     _write_jsonl(path, GOOD + [b'{"text": "one more"}\n'])
-    jobs.ingest(db, [str(path)])
+    pipeline.ingest(db, [str(path)])
     assert _rows(db, "SELECT count(*), count(DISTINCT source_id) FROM documents") == [(11, 2)]
 
 
@@ -213,7 +213,7 @@ def test_doc_ids_stable_and_text_hash_normalized(tmp_path):
     hashes = []
     for n in range(2):
         db = tmp_path / f"s{n}.duckdb"
-        jobs.ingest(db, [str(path)])
+        pipeline.ingest(db, [str(path)])
         rows = _rows(db, "SELECT doc_id, text_hash FROM documents ORDER BY record_no")
         ids.append([r[0] for r in rows])
         hashes = [r[1] for r in rows]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from curate import ingest, jobs, store
+from curate import ingest, pipeline, store
 from curate.cli import main
 from curate.errors import UsageError
 from curate.ingest import IngestOptions, read_records
@@ -165,7 +165,7 @@ def test_oversized_csv_row_quarantined_and_file_read_on(tmp_path, db, suffix):
         data = zstandard.ZstdCompressor().compress(data)
     path = tmp_path / f"rows{suffix}"
     path.write_bytes(data)
-    _, report = jobs.ingest(db, [str(path)], IngestOptions(max_doc_bytes=1000))
+    _, report = pipeline.ingest(db, [str(path)], IngestOptions(max_doc_bytes=1000))
     assert (report.records, report.documents, report.quarantined) == (5, 3, 2)
     rows = _rows(db, "SELECT record_no, error_kind, error FROM quarantine ORDER BY record_no")
     assert [r[:2] for r in rows] == [(2, "too_large"), (4, "too_large")]
@@ -196,7 +196,7 @@ def test_truncated_single_frame_zst_still_fails(tmp_path, db, cut):
     path = tmp_path / "cut.jsonl.zst"
     comp = zstandard.ZstdCompressor().compress(b"".join(GOOD * 5000))
     path.write_bytes(comp[: int(len(comp) * cut)])
-    _, report = jobs.ingest(db, [str(path)])
+    _, report = pipeline.ingest(db, [str(path)])
     assert report.failed and "truncated" in report.failed[0].error
     assert _rows(db, "SELECT count(*) FROM documents") == [(0,)]
 
@@ -233,7 +233,7 @@ def test_deeply_nested_record_quarantined(tmp_path, db):
 def test_odd_record_never_aborts_file(tmp_path, db, line, kind):
     path = tmp_path / "odd.jsonl"
     path.write_bytes(GOOD[0] + line + GOOD[1])
-    _, report = jobs.ingest(db, [str(path)])
+    _, report = pipeline.ingest(db, [str(path)])
     assert not report.failed and report.records == 3
     quarantined = _rows(db, "SELECT error_kind FROM quarantine")
     if kind.endswith("?"):
@@ -255,7 +255,7 @@ def test_non_utf8_file_name(tmp_path, db, capsys):
     assert uris == [str(folder / "lat\\xe9.jsonl"), str(folder / "ok.jsonl")]
     assert _rows(db, "SELECT count(*) FROM documents") == [(5,)]
     # named directly, as a shell passes it (surrogateescape), it is the same content: skipped
-    _, report = jobs.ingest(db, [os.fsdecode(raw_name)])
+    _, report = pipeline.ingest(db, [os.fsdecode(raw_name)])
     assert [f.status for f in report.files] == ["skipped"]
     capsys.readouterr()
 
@@ -267,7 +267,7 @@ def test_non_utf8_txt_name_and_csv_header(tmp_path, db):
         fh.write(b"a page of text")
     csv_path = tmp_path / "h.csv"
     csv_path.write_bytes(b"id,caf\xe9\n1,x\n")  # no text field; the field name is not UTF-8
-    _, report = jobs.ingest(db, [str(folder), str(csv_path)])
+    _, report = pipeline.ingest(db, [str(folder), str(csv_path)])
     assert not report.failed
     assert _rows(db, "SELECT external_id FROM documents") == [("caf\\xe9",)]
     (err,) = _rows(db, "SELECT error FROM quarantine")
@@ -307,7 +307,7 @@ def test_file_changed_while_read_fails_and_keeps_nothing(tmp_path, db, monkeypat
     path.write_bytes(original)
     _rewrite_after_first_batch(monkeypatch, path, changed)
     opts = IngestOptions(batch_docs=1000)
-    _, report = jobs.ingest(db, [str(path)], opts)
+    _, report = pipeline.ingest(db, [str(path)], opts)
     (res,) = report.files
     assert res.status == "failed" and "changed while it was read" in res.error
     assert _rows(db, "SELECT count(*) FROM sources") == [(0,)]
@@ -316,7 +316,7 @@ def test_file_changed_while_read_fails_and_keeps_nothing(tmp_path, db, monkeypat
     assert _rows(db, "SELECT status, files_failed FROM runs") == [("failed", 1)]
     monkeypatch.undo()
     path.write_bytes(original)  # restored: it is read, not "already stored"
-    _, report = jobs.ingest(db, [str(path)], opts)
+    _, report = pipeline.ingest(db, [str(path)], opts)
     assert [f.status for f in report.files] == ["ingested"] and report.documents == n
     _conserved(db)
 
@@ -330,7 +330,7 @@ def test_parquet_changed_while_read_fails(tmp_path, db, monkeypatch):
     size = path.stat().st_size
     _rewrite_after_first_batch(monkeypatch, path, b"\0" * 16)
     assert path.stat().st_size == size
-    _, report = jobs.ingest(db, [str(path)], IngestOptions(batch_docs=1000))
+    _, report = pipeline.ingest(db, [str(path)], IngestOptions(batch_docs=1000))
     assert report.failed and "changed while it was read" in report.failed[0].error
     assert _rows(db, "SELECT count(*) FROM documents") == [(0,)]
 
@@ -370,7 +370,7 @@ def test_bom_csv_jsonl_txt(tmp_path, db):
     (tmp_path / "s.jsonl").write_bytes(bom + GOOD[0] + bom + GOOD[1])  # also a cat of two BOM files
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "page.txt").write_bytes(bom + b"a page")
-    _, report = jobs.ingest(db, [str(tmp_path / "s.csv"), str(tmp_path / "s.jsonl"), str(tmp_path / "p")],
+    _, report = pipeline.ingest(db, [str(tmp_path / "s.csv"), str(tmp_path / "s.jsonl"), str(tmp_path / "p")],
                             IngestOptions(id_field="id"))
     assert (report.documents, report.quarantined) == (4, 0)
     texts = sorted(r[0] for r in _rows(db, "SELECT text FROM documents"))
@@ -392,7 +392,7 @@ def test_utf16_file_is_a_clear_per_record_error(tmp_path, db, name):
         body = "a page"
     path = tmp_path / name
     path.write_bytes(body.encode("utf-16"))  # with its byte-order mark
-    _, report = jobs.ingest(db, [str(path)])
+    _, report = pipeline.ingest(db, [str(path)])
     assert not report.failed and report.documents == 0 and report.quarantined >= 1
     errors = _rows(db, "SELECT DISTINCT error_kind, error FROM quarantine")
     assert len(errors) == 1 and errors[0][0] == "invalid_utf8" and "UTF-16" in errors[0][1]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate import jobs, quality, recipes, store
+from curate import pipeline, quality, recipes, store
 from curate.errors import UsageError
 from curate.ingest import IngestOptions
 from curate.signals import SIGNALS_VERSION
@@ -42,8 +42,8 @@ def _store(tmp_path: Path, n_clean: int = 40, n_junk: int = 30, copies: int = 3)
     path = tmp_path / "in.jsonl"
     path.write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in docs.items()))
     db = tmp_path / "s.duckdb"
-    jobs.ingest(db, [str(path)], IngestOptions(id_field="id"))
-    with jobs.recorded_run(db, "score", {}) as ctx:
+    pipeline.ingest(db, [str(path)], IngestOptions(id_field="id"))
+    with pipeline.recorded_run(db, "score", {}) as ctx:
         LocalEngine(1).score(ctx.con, db)
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0)
     return db
@@ -110,7 +110,7 @@ def test_a_run_trains_the_model_once_as_a_recorded_stage(tmp_path):
     recipe = recipes.parse_recipe("name: q\nfilters:\n  quality: {min: 0.02}\n")
     db = tmp_path / "s.duckdb"
     stages: list[str] = []
-    rep = jobs.run_pipeline(db, recipe, [str(inbox / "*.jsonl")], opts=IngestOptions(id_field="id"),
+    rep = pipeline.run_pipeline(db, recipe, [str(inbox / "*.jsonl")], opts=IngestOptions(id_field="id"),
                             validate_slice=False, on_stage=stages.append)
     assert rep.quality is not None and any(s.startswith("quality") for s in stages)
     assert rep.slice.n_kept > 0
@@ -118,7 +118,7 @@ def test_a_run_trains_the_model_once_as_a_recorded_stage(tmp_path):
         message = con.execute("SELECT message FROM runs WHERE run_id = ?", [rep.run_id]).fetchone()[0]
     assert "trained the quality classifier" in message
     (inbox / "b.jsonl").write_text(json.dumps({"id": "new", "text": _clean(rng, 99)}) + "\n")
-    again = jobs.run_pipeline(db, recipe, [str(inbox / "*.jsonl")], opts=IngestOptions(id_field="id"),
+    again = pipeline.run_pipeline(db, recipe, [str(inbox / "*.jsonl")], opts=IngestOptions(id_field="id"),
                               validate_slice=False)
     assert again.quality is None  # the model exists: new documents are scored with it
     assert _quality(db)["new"] is not None

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
 
-from curate import jobs, quality, recipes, store
+from curate import pipeline, quality, recipes, store
 from curate.dedup import lsh, minhash
 from curate.engines.ray_data import bucket_pairs
 from curate.engines.ray_session import RayOptions
@@ -109,11 +109,11 @@ def stores(ray_local, tmp_path_factory):
     # the quality model is trained once, on a scored store of its own, and both stores score
     # with that same file
     teacher = d / "teacher.duckdb"
-    jobs.ingest(teacher, [str(SAMPLE / "corpus")])
+    pipeline.ingest(teacher, [str(SAMPLE / "corpus")])
     with store.open_store(teacher) as con:
         LocalEngine(2).score(con, teacher)
         quality.train_quality(con, teacher)
-    jobs.ingest(local, [str(SAMPLE / "corpus")])
+    pipeline.ingest(local, [str(SAMPLE / "corpus")])
     model = quality.quality_model_path(teacher)
     for p in (model, model.with_suffix(".json")):
         shutil.copyfile(p, store.artifacts_dir(local) / p.name)
@@ -220,7 +220,7 @@ def test_huge_cluster_is_bounded_and_matches_local(ray_local, tmp_path):
     src = tmp_path / "skew.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in recs))
     local, dist = tmp_path / "local.duckdb", tmp_path / "ray.duckdb"
-    jobs.ingest(local, [str(src)], jobs.IngestOptions(id_field="id"))
+    pipeline.ingest(local, [str(src)], pipeline.IngestOptions(id_field="id"))
     _copy_store(local, dist)
     spec = minhash.SignatureSpec()
     with store.open_store(local) as con:

@@ -5,7 +5,7 @@ import json
 import pyarrow as pa
 import pytest
 
-from curate import jobs, recipes, store
+from curate import pipeline, recipes, store
 from curate.errors import UsageError
 from curate.recipes import RecipeError, load_recipe, parse_recipe
 from curate.engines import LocalEngine
@@ -82,7 +82,7 @@ def test_compiled_sql_binds_values_not_text():
 def _store_with(db, tmp_path, texts: list[str]):
     path = tmp_path / "c.jsonl"
     path.write_text("".join(json.dumps({"id": f"x{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
-    jobs.ingest(db, [str(path)], jobs.IngestOptions(id_field="id"))
+    pipeline.ingest(db, [str(path)], pipeline.IngestOptions(id_field="id"))
     with store.open_store(db) as con:
         LocalEngine(1).score(con, db)
     return path

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from curate import jobs
+from curate import pipeline
 from curate.cli import main
 from curate.errors import UsageError
 from curate.recipes import MAX_RECIPE_BYTES, RecipeError, load_recipe, parse_recipe

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate import jobs, store
+from curate import pipeline, store
 from curate.recipes import parse_recipe
 from curate.signals import Batch, pii
 from curate.signals.pii import count_exported, redact_document, redact_metadata, redact_pii
@@ -164,7 +164,7 @@ def built(tmp_path):
     db = tmp_path / "s.duckdb"
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in RECORDS), encoding="utf-8")
-    jobs.ingest(db, [str(src)], jobs.IngestOptions(id_field="id"))
+    pipeline.ingest(db, [str(src)], pipeline.IngestOptions(id_field="id"))
     from curate.recipes import build_slice
 
     with store.open_store(db) as con:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from curate import jobs, recipes, store
+from curate import pipeline, recipes, store
 from curate.cli import main
 from curate.dedup import lsh, minhash
 from curate.errors import ExitCode
@@ -50,7 +50,7 @@ def _corpus(ids: range = range(6)) -> dict[str, str]:
 
 
 def _store(db: Path, tmp_path: Path, docs: dict[str, str], name: str = "a") -> None:
-    jobs.ingest(db, [str(_write(tmp_path / f"{name}.jsonl", docs))], jobs.IngestOptions(id_field="id"))
+    pipeline.ingest(db, [str(_write(tmp_path / f"{name}.jsonl", docs))], pipeline.IngestOptions(id_field="id"))
     with store.open_store(db) as con:
         LocalEngine(1).score(con, db)
         lsh.dedup(con, 0.8, minhash.SignatureSpec(), 1)

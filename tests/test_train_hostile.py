@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from curate import jobs, recipes, store
+from curate import pipeline, recipes, store
 from curate.cli import main
 from curate.recipes import parse_recipe
 from curate.engines import LocalEngine
@@ -36,7 +36,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("hostile-train")
     db = root / "store.duckdb"
     docs = _write_jsonl(root / "docs.jsonl", [{"id": f"d{i}", "text": f"{CLEAN} Item {i}."} for i in range(4)])
-    jobs.ingest(db, [str(docs)], jobs.IngestOptions(id_field="id"))
+    pipeline.ingest(db, [str(docs)], pipeline.IngestOptions(id_field="id"))
     with store.open_store(db) as con:
         LocalEngine(1).score(con, db)
         slice_id = recipes.build_slice(con, parse_recipe(RECIPE)).slice_id

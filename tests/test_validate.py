@@ -289,7 +289,7 @@ def test_unwritable_data_docs_still_validate(tmp_path, monkeypatch, fail_on):
 
 
 def test_curate_run_stores_the_validation_when_data_docs_cannot_be_written(tmp_path, capsys):
-    from curate import jobs, store
+    from curate import pipeline, store
     from curate.cli import main
 
     inp = tmp_path / "in"

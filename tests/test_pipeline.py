@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from curate import jobs, store
+from curate import pipeline, store
 from curate.cli import main
 from curate.errors import ExitCode
 from curate.invariants import check_invariants
@@ -180,7 +180,7 @@ def test_a_stage_whose_statement_fails_is_recorded_as_failed(tmp_path, inside):
 
     db = tmp_path / "s.duckdb"
     with pytest.raises(duckdb.Error):
-        with jobs.recorded_run(db, "score", {}) as ctx:
+        with pipeline.recorded_run(db, "score", {}) as ctx:
             if inside == "store.transaction":
                 with store.transaction(ctx.con):
                     ctx.con.execute("INSERT INTO meta VALUES ('k', 'v')")
