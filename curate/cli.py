@@ -347,7 +347,7 @@ def cmd_quarantine(args) -> int:
                ORDER BY uri, record_no LIMIT ?""",
             [args.limit],
         ).fetchall()
-        total = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        total = store.count_rows(con, "quarantine")
     print(format_table(["file", "record", "kind", "error"], rows))
     print(f"\n{total:,} quarantined records in all")
     return int(ExitCode.OK)
@@ -379,7 +379,7 @@ def cmd_score(args) -> int:
 
     engine = _engine(args)  # before the lock
     with pipeline.recorded_run(args.db, "score", vars_of(args)) as ctx:
-        total = ctx.con.execute("SELECT count(*) FROM documents").fetchone()[0]
+        total = store.count_rows(ctx.con, "documents")
         bar = Progress("score", total, quiet=args.quiet)
         rep = engine.score(ctx.con, args.db, batch_size=args.batch_size, on_batch=bar.update)
         bar.close()
@@ -444,7 +444,7 @@ def cmd_dedup(args) -> int:
     reports = []
     engine = _engine(args)  # before the lock
     with pipeline.recorded_run(args.db, "dedup", vars_of(args)) as ctx:
-        total = ctx.con.execute("SELECT count(*) FROM documents ANTI JOIN minhash USING (doc_id)").fetchone()[0]
+        total = store.unsigned_count(ctx.con)
         bar = Progress("signatures", total, quiet=args.quiet)
         for t in thresholds:
             reports.append(engine.dedup(ctx.con, args.db, t, spec, ctx.run_id, device=device, on_batch=bar.update))

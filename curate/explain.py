@@ -6,6 +6,7 @@ import duckdb
 from curate.console import format_table
 from curate.errors import UsageError
 from curate.recipes import parse_recipe, resolve_slice, rule_reasons
+from curate import store
 from curate.store import ident, table_exists
 
 
@@ -31,8 +32,7 @@ def rule_failures(con: duckdb.DuckDBPyConnection, rules, doc_id: str) -> dict[st
     The same conditions the slice's SQL uses (recipes.rule_reasons), so NULL fails a bound and
     NaN compares as DuckDB compares it. None where the document or the column is not scored.
     """
-    present = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'signals'").fetchall()}
+    present = store.signal_columns(con)
     checks, params, owners = [], [], []
     for rule in rules:
         if rule.signal not in present:
@@ -63,8 +63,7 @@ def explain_document(con: duckdb.DuckDBPyConnection, key: str, slice_name: str |
     values: dict = {}
     if table_exists(con, "signals"):
         cols = [s.name for s in signals()]
-        present = {r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'signals'").fetchall()}
+        present = store.signal_columns(con)
         cols = [c for c in cols if c in present]
         row = con.execute(
             f"SELECT {', '.join(ident(c) for c in cols)} FROM signals WHERE doc_id = ?", [doc_id]

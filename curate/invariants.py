@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import duckdb
 
+from curate import store
+
 
 def check_invariants(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool, str]]:
     """(invariant, holds, detail) for every source, run and slice in the store."""
@@ -18,7 +20,7 @@ def check_invariants(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool, st
         FROM sources s
         WHERE s.n_records <> s.n_documents + s.n_quarantined OR docs <> s.n_documents OR quar <> s.n_quarantined
     """).fetchall()
-    n_sources = con.execute("SELECT count(*) FROM sources").fetchone()[0]
+    n_sources = store.count_rows(con, "sources")
     out.append(("every source: records read = ingested + quarantined", not bad_sources,
                 f"{n_sources} sources" if not bad_sources else f"broken: {bad_sources[:5]}"))
     orphans = con.execute("SELECT count(*) FROM documents ANTI JOIN sources USING (source_id)").fetchone()[0]
@@ -27,7 +29,7 @@ def check_invariants(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool, st
         "SELECT run_id FROM runs WHERE records_read <> documents_ingested + quarantined").fetchall()
     out.append(("every run: records read = ingested + quarantined", not bad_runs,
                 "ok" if not bad_runs else f"runs {[r[0] for r in bad_runs]}"))
-    n_docs = con.execute("SELECT count(*) FROM documents").fetchone()[0]
+    n_docs = store.count_rows(con, "documents")
     for sid, n_slice_docs, n_kept, n_dropped in con.execute(
             "SELECT slice_id, n_documents, n_kept, n_dropped FROM slices ORDER BY slice_id").fetchall():
         counts = con.execute(

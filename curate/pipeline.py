@@ -121,9 +121,9 @@ def _work_pending(con: duckdb.DuckDBPyConnection, recipe) -> bool:
     from curate.dedup import lsh
     from curate.signals import SIGNALS_VERSION
 
-    if con.execute("SELECT count(*) FROM documents ANTI JOIN signals USING (doc_id)").fetchone()[0]:
+    if store.unscored_count(con):
         return True
-    if con.execute("SELECT count(*) FROM signals WHERE signals_version <> ?", [SIGNALS_VERSION]).fetchone()[0]:
+    if store.stale_signal_count(con, SIGNALS_VERSION):
         return True
     t = recipe.dedup.near_threshold
     if t is None:
@@ -131,7 +131,7 @@ def _work_pending(con: duckdb.DuckDBPyConnection, recipe) -> bool:
     spec = lsh.stored_spec(con)
     if spec is None or t not in lsh.dedup_thresholds(con):
         return True
-    if con.execute("SELECT count(*) FROM documents ANTI JOIN minhash USING (doc_id)").fetchone()[0]:
+    if store.unsigned_count(con):
         return True
     setting = lsh.setting_for(t, spec.num_perm)[0]
     return bool(con.execute(
@@ -219,7 +219,7 @@ def run_pipeline(
         if not ing.documents and not ing.failed:
             nothing_new = "no new documents" + (f" ({', '.join(repr(u) for u in unmatched)} matched no file)"
                                                 if unmatched else "")
-            if not con.execute("SELECT count(*) FROM documents").fetchone()[0]:
+            if not store.count_rows(con, "documents"):
                 rep.message = f"{nothing_new}; the store holds no documents yet"
             else:
                 rep.slice_id = up_to_date_slice(con, db, recipe, out=out, formats=formats,

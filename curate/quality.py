@@ -208,7 +208,7 @@ def train_quality(
     t0 = time.perf_counter()
     say = on_log or (lambda m: None)
     params = params or QualityParams(seed=design.seed)
-    if not store.table_exists(con, "signals") or not con.execute("SELECT count(*) FROM signals").fetchone()[0]:
+    if not store.count_rows(con, "signals"):
         raise UsageError("no scored documents: run `curate score` before `curate quality train`")
     notes: list[str] = []
     ref_texts: list[str] = []

@@ -411,6 +411,50 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     )
 
 
+# --- questions the other modules ask about the store -----------------------------------------
+
+
+def count_rows(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Rows of one of the store's tables; 0 when the stage that makes it has not run yet."""
+    if table not in TABLES:
+        raise ValueError(f"not a table of the store: {table!r}")
+    if not table_exists(con, table):
+        return 0
+    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def signal_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The signal columns the store holds (the registry's, as of the last score run)."""
+    return {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'signals'").fetchall()}
+
+
+def unscored_count(con: duckdb.DuckDBPyConnection) -> int:
+    """Documents with no signals row (new since the last score run)."""
+    return con.execute("SELECT count(*) FROM documents ANTI JOIN signals USING (doc_id)").fetchone()[0]
+
+
+def stale_signal_count(con: duckdb.DuckDBPyConnection, version: str) -> int:
+    """Signals rows computed by another signal version than `version` (to be scored again)."""
+    return con.execute("SELECT count(*) FROM signals WHERE signals_version <> ?", [version]).fetchone()[0]
+
+
+def drop_stale_signals(con: duckdb.DuckDBPyConnection, version: str) -> None:
+    con.execute("DELETE FROM signals WHERE signals_version <> ?", [version])
+
+
+def unsigned_count(con: duckdb.DuckDBPyConnection) -> int:
+    """Documents with no MinHash row yet."""
+    return con.execute("SELECT count(*) FROM documents ANTI JOIN minhash USING (doc_id)").fetchone()[0]
+
+
+def last_run_id(con: duckdb.DuckDBPyConnection) -> int | None:
+    if not table_exists(con, "runs"):
+        return None
+    value = con.execute("SELECT max(run_id) FROM runs").fetchone()[0]
+    return None if value is None else int(value)
+
+
 def ensure_signals_table(con: duckdb.DuckDBPyConnection, columns: Sequence[tuple[str, str]]) -> None:
     """Create `signals` or add the registry's new columns; names come from the registry."""
     if not table_exists(con, "signals"):

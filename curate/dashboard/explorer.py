@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from curate.recipes import DedupSetting, Recipe, Rule, compile_decisions, parse_recipe, reason_case, rule_reasons
+from curate import store
 from curate.store import ident, table_exists
 
 BYTES_PER_TOKEN = 4
@@ -143,8 +144,7 @@ class ExplorerFrame:
         scored = table_exists(con, "signals")
         cols: list[str] = []
         if scored:
-            present = {r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = 'signals'").fetchall()}
+            present = store.signal_columns(con)
             cols = [n for n in REGISTRY.names() if n in present]
         self.signals = tuple(cols)
         self.thresholds = tuple(dup_thresholds(con))
@@ -258,8 +258,7 @@ def signal_ranges(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str,
 
     if not names or not table_exists(con, "signals"):
         return {}
-    present = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'signals'").fetchall()}
+    present = store.signal_columns(con)
     numeric = [n for n in names if n in REGISTRY and n in present and REGISTRY.get(n).dtype != "VARCHAR"]
     if not numeric:
         return {}

@@ -13,6 +13,7 @@ import duckdb
 import pandas as pd
 
 from curate.dashboard.explorer import BYTES_PER_TOKEN
+from curate import store
 from curate.store import ident, table_exists
 
 GENERATION_METRICS = ("quality_mean", "junk_rate", "repetition_4gram", "distinct_2", "memorization")
@@ -32,8 +33,7 @@ def signal_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
 
     if not _has(con, "signals"):
         return []
-    present = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'signals'").fetchall()}
+    present = store.signal_columns(con)
     return [n for n in REGISTRY.names() if n in present]
 
 
@@ -57,7 +57,7 @@ def overview(con: duckdb.DuckDBPyConnection) -> Overview:
     def one(table: str, sql: str) -> int:
         return int(con.execute(sql).fetchall()[0][0] or 0) if _has(con, table) else 0
 
-    last = con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0] if _has(con, "runs") else None
+    last = store.last_run_id(con)
     return Overview(
         sources=one("sources", "SELECT count(*) FROM sources"),
         documents=one("documents", "SELECT count(*) FROM documents"),

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from curate.errors import SchemaError
-from curate.store import is_lock_error, refuse_foreign_file, snapshot_path, verify
+from curate.store import is_lock_error, last_run_id, refuse_foreign_file, snapshot_path, verify
 
 # External access off: no query the dashboard runs may read or write files or URLs
 # (read_csv('/etc/passwd'), COPY ... TO, ATTACH), whatever reaches the SQL.
@@ -93,16 +93,6 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _max_run(con: duckdb.DuckDBPyConnection) -> int | None:
-    has_runs = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'"
-    ).fetchone()[0]
-    if not has_runs:
-        return None
-    value = con.execute("SELECT max(run_id) FROM runs").fetchone()[0]
-    return None if value is None else int(value)
-
-
 def _open(store: Path) -> tuple[duckdb.DuckDBPyConnection, StoreView]:
     store = Path(store)
     if not store.exists():
@@ -125,7 +115,7 @@ def _open(store: Path) -> tuple[duckdb.DuckDBPyConnection, StoreView]:
         con = _connect(snap)
     except duckdb.Error as exc:
         raise StoreUnavailable(f"a job is running and its snapshot {snap} cannot be read: {exc}") from exc
-    return con, StoreView(store, snap, _max_run(con))
+    return con, StoreView(store, snap, last_run_id(con))
 
 
 @contextlib.contextmanager

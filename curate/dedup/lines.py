@@ -59,7 +59,7 @@ def update_common_lines(con: duckdb.DuckDBPyConnection, *, force: bool = False) 
             FROM (SELECT c.doc_id, least(c.common_chars / greatest(length(d.text), 1), 1.0) AS frac
                   FROM _common c JOIN documents d USING (doc_id)) f
             WHERE signals.doc_id = f.doc_id""")
-        n = con.execute("SELECT count(*) FROM signals").fetchone()[0]
+        n = store.count_rows(con, "signals")
         con.execute("DROP TABLE _doc_lines")
         con.execute("DROP TABLE _common")
         store.set_meta(con, META_KEY, json.dumps(state))

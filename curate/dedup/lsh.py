@@ -293,9 +293,7 @@ def build_clusters(con: duckdb.DuckDBPyConnection, threshold: float, candidates:
     roots = _union_find(len(ids), left, right)
     tbl = pa.table({"doc_id": ids, "root": roots.astype(np.int64)})
     store.register(con, "_members", tbl)
-    has_quality = bool(con.execute(
-        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'signals' AND column_name = 'quality'"
-    ).fetchone()[0])
+    has_quality = "quality" in store.signal_columns(con)
     quality = "s.quality" if has_quality else "NULL::DOUBLE"
     quality_join = "LEFT JOIN signals s USING (doc_id)" if has_quality else ""
     # The kept representative is the best member, not the first seen.

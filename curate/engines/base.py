@@ -47,7 +47,7 @@ def plan_scoring(con: duckdb.DuckDBPyConnection, db: Path) -> ScorePlan:
     from curate.signals import SIGNALS_VERSION, signals
 
     store.ensure_signals_table(con, [(s.name, s.dtype) for s in signals()])
-    stale = con.execute("SELECT count(*) FROM signals WHERE signals_version <> ?", [SIGNALS_VERSION]).fetchone()[0]
+    stale = store.stale_signal_count(con, SIGNALS_VERSION)
     qpath = store.quality_model_path(db)
     return ScorePlan(SIGNALS_VERSION, stale, str(qpath) if qpath.exists() else None)
 

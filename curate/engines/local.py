@@ -60,8 +60,8 @@ class LocalEngine(Engine):
         batch_size = batch_size or SCORE_BATCH
         plan = plan_scoring(con, db)
         if plan.stale:
-            con.execute("DELETE FROM signals WHERE signals_version <> ?", [plan.signals_version])
-        total = con.execute("SELECT count(*) FROM documents ANTI JOIN signals USING (doc_id)").fetchone()[0]
+            store.drop_stale_signals(con, plan.signals_version)
+        total = store.unscored_count(con)
         workers = max(1, min(self.workers or os.cpu_count() or 1, (total + batch_size - 1) // batch_size))
         reader = con.cursor()
         reader.execute("SELECT d.doc_id, d.text FROM documents d ANTI JOIN signals s USING (doc_id) ORDER BY d.doc_id")

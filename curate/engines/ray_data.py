@@ -169,7 +169,7 @@ def score_ray(
                           compute=ray.data.ActorPoolStrategy(min_size=1, max_size=_cluster_cpus()), num_cpus=1)
              .write_parquet(str(work / "out")))
         with store.transaction(con):
-            con.execute("DELETE FROM signals WHERE signals_version <> ?", [plan.signals_version])
+            store.drop_stale_signals(con, plan.signals_version)
             if n:
                 con.execute(f"INSERT INTO signals BY NAME SELECT * FROM read_parquet({_parquet_glob(work / 'out')})")
         if on_batch and n:
