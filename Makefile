@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow test-browser app clean
+.PHONY: setup demo test test-slow test-browser lint app clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,9 @@ test-slow: setup
 
 test-browser: setup
 	$(PY) -m pytest -q -m browser
+
+lint: setup
+	$(VENV)/bin/ruff check .
 
 app: setup
 	$(VENV)/bin/curate app

@@ -109,7 +109,7 @@ def load_texts(n: int, seed: int = 0, lang: str | None = None) -> tuple[list[str
         return texts[:n], origin
     if texts:
         return (texts * (n // len(texts) + 1))[:n], f"{origin} ({len(texts)} docs repeated)"
-    return synthetic_texts(n, seed), "synthetic (Zipf words, seed %d)" % seed
+    return synthetic_texts(n, seed), f"synthetic (Zipf words, seed {seed})"
 
 
 def cluster_corpus(texts: Sequence[str], n: int, dup_fraction: float, seed: int = 0) -> tuple[list[str], str]:
@@ -195,7 +195,8 @@ def datasketch_bulk(texts: Sequence[str], spec: SignatureSpec):
 
     h = datasketch_hashfunc(SignatureSpec(spec.num_perm, spec.seed, spec.ngram, hash_name="xxh32"))
     sets = ([s.encode("utf-8", "surrogatepass") for s in shingles(t, spec.ngram)] for t in texts)
-    return [m.hashvalues for m in MinHash.bulk(sets, num_perm=spec.num_perm, seed=spec.seed, scheme="affine32", hashfunc=h)]
+    return [m.hashvalues
+            for m in MinHash.bulk(sets, num_perm=spec.num_perm, seed=spec.seed, scheme="affine32", hashfunc=h)]
 
 
 def rensa_rminhash(texts: Sequence[str], spec: SignatureSpec):
@@ -546,8 +547,9 @@ def _measure_cluster(name: str, texts: list[str], spec: SignatureSpec, threshold
             db = Path(tmp) / "store.duckdb"
             shutil.copyfile(template, db)  # a store holding the documents and nothing else, untimed
             signatures(texts[:200], spec)  # numba cache loads, outside the timing
-            import curate.pipeline  # noqa: F401
             import pandas  # noqa: F401  (DuckDB imports it to register an Arrow table)
+
+            import curate.pipeline  # noqa: F401
 
             setting_for(threshold, spec.num_perm)  # imports datasketch, as the baselines' warm-up does
         else:
@@ -626,7 +628,8 @@ def main() -> None:
             subset = texts[:n]
             mb = sum(len(t.encode()) for t in subset) / 1e6
             seconds, rss = _in_child(_measure_scale, subset, spec)
-            print(f"| {n:,} | {mb:,.0f} | {seconds:.1f} | {n / seconds:,.0f} | {mb / seconds:.1f} | {rss:.0f} |", flush=True)
+            print(f"| {n:,} | {mb:,.0f} | {seconds:.1f} | {n / seconds:,.0f} | {mb / seconds:.1f} | {rss:.0f} |",
+                  flush=True)
     if args.cluster_docs:
         cluster(args, texts, spec)
 

@@ -181,7 +181,8 @@ WATCH_JS = """label => {
     if (now !== null && now !== window.__before) window.__t1 = performance.now();
   }).observe(document.body, {subtree: true, childList: true, characterData: true});
 }"""
-IDLE_JS = """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')"""
+IDLE_JS = ("""() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"], """
+           """[data-testid="stStatusWidgetRunningManIcon"]')""")
 
 
 def _quality_key(rng: random.Random, page) -> tuple[str, str]:

@@ -85,7 +85,8 @@ def main() -> None:
     if not corpus.exists() or corpus.stat().st_size < target * 0.999:
         t0 = time.perf_counter()
         n = make_corpus(corpus, target)
-        print(f"generated {corpus} ({corpus.stat().st_size / 1e9:.2f} GB, {n:,} docs) in {time.perf_counter() - t0:.0f}s")
+        print(f"generated {corpus} ({corpus.stat().st_size / 1e9:.2f} GB, {n:,} docs) "
+              f"in {time.perf_counter() - t0:.0f}s")
     rows = []
     for gb in sorted(args.gb):
         path = corpus if gb == max(args.gb) else args.workdir / f"prefix-{gb}.jsonl"
@@ -103,7 +104,8 @@ def main() -> None:
         peer = [sys.executable, "-c", f"import polars as pl; df = pl.read_ndjson({str(corpus)!r}); print(len(df))"]
         pwall, prss = peak_rss_of(peer)
         rows.append((f"polars.read_ndjson (whole file in memory), {size_mb:,.0f} MB", pwall, size_mb / pwall, prss))
-    print(f"\nmachine: {os.cpu_count()} cores; CURATE_MEMORY_LIMIT={os.environ.get('CURATE_MEMORY_LIMIT', '1GB (default)')}\n")
+    print(f"\nmachine: {os.cpu_count()} cores; "
+          f"CURATE_MEMORY_LIMIT={os.environ.get('CURATE_MEMORY_LIMIT', '1GB (default)')}\n")
     print("| run | wall s | MB/s | peak RSS MB |\n|---|---:|---:|---:|")
     for name, w, mbs, r in rows:
         print(f"| {name} | {w:.1f} | {mbs:.1f} | {r:,.0f} |")

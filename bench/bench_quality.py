@@ -27,8 +27,8 @@ from pathlib import Path
 
 from curate import evaluation, pipeline, quality, recipes, store
 from curate.dedup import lsh, minhash
-from curate.ingest import IngestOptions
 from curate.engines import LocalEngine
+from curate.ingest import IngestOptions
 
 Q = quality.QualityDesign
 DESIGNS = {

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from curate.engines import LocalEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

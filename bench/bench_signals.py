@@ -59,7 +59,8 @@ def run_ours(docs: list[str]) -> dict:
         import polars as pl
 
         frames.append(
-            pl.concat([gopher.score_quality(b), gopher.score_repetition(b), c4.score(b), fineweb.score(b)], how="horizontal")
+            pl.concat([gopher.score_quality(b), gopher.score_repetition(b), c4.score(b), fineweb.score(b)],
+                      how="horizontal")
         )
     import polars as pl
 

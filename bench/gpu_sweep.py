@@ -92,9 +92,9 @@ def cmd_train(args) -> None:
 
 
 def cmd_score(args) -> None:
+    from curate import store
     from curate.console import format_table
     from curate.signals.quality import load_quality_model
-    from curate import store
     from train.evaluate import generation_metrics
     from train.pipeline import junk_flags
 
@@ -103,14 +103,14 @@ def cmd_score(args) -> None:
     by: dict[str, list[dict]] = {}
     for r in data["runs"]:
         flags = junk_flags(r["samples"])
-        r.update(generation_metrics(r["samples"], quality_fn=qm.predict_proba, junk_fn=lambda s: flags))
+        r.update(generation_metrics(r["samples"], quality_fn=qm.predict_proba, junk_fn=lambda s, flags=flags: flags))
         by.setdefault(r["slice"], []).append(r)
     print(f"GPU: {data['meta']}")
     rows = []
     for name, rs in by.items():
         bpb = [r["bpb"] for r in rs]
 
-        def m(k):
+        def m(k, rs=rs):
             vals = [r[k] for r in rs if r.get(k) is not None]
             return round(statistics.fmean(vals), 4) if vals else None
 

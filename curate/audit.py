@@ -57,7 +57,8 @@ def _failing_defaults(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         return pd.DataFrame(columns=["signal", "family", "default", "documents outside"])
     counts = con.execute(f"SELECT {', '.join(exprs)} FROM signals", params).fetchall()[0]
     for s, c in zip(names, counts):
-        bound = f"{'' if s.default_min is None else f'{s.default_min:g} ≤ '}x{'' if s.default_max is None else f' ≤ {s.default_max:g}'}"
+        bound = (f"{'' if s.default_min is None else f'{s.default_min:g} ≤ '}x"
+                 f"{'' if s.default_max is None else f' ≤ {s.default_max:g}'}")
         rows.append({"signal": s.name, "family": s.family, "default": bound, "documents outside": int(c)})
     return pd.DataFrame(rows)
 
@@ -82,7 +83,8 @@ def sections(con: duckdb.DuckDBPyConnection, slice_id: str | None = None) -> lis
         if hist.empty:
             continue
         sig = REGISTRY.get(name)
-        out.append(Section(f"Signal: {name}", hist.round(4), charts.histogram(hist, name, sig.default_min, sig.default_max),
+        out.append(Section(f"Signal: {name}", hist.round(4),
+                           charts.histogram(hist, name, sig.default_min, sig.default_max),
                            note=f"{sig.meaning}. Source: {sig.source}.",
                            text_table=queries.signal_summary(con, name)))
     out.append(Section("Documents outside each published default", _failing_defaults(con)))
@@ -148,7 +150,8 @@ def to_html(secs: list[Section], title: str, notice: str | None = None) -> str:
         body.append("<p>(none)</p>" if sec.table.empty else sec.table.to_html(index=False, escape=True, border=0))
     head = ("<meta charset='utf-8'><title>" + html.escape(title) + "</title><style>"
             "body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;font-size:0.85em}"
-            "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left}.notice{background:#fff3cd;padding:0.5em}"
+            "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left}"
+            ".notice{background:#fff3cd;padding:0.5em}"
             "</style>")
     if bundle is not None:
         head += "<script>" + bundle.replace("</script", "<\\/script") + "</script>"

@@ -9,6 +9,7 @@ from pathlib import Path
 from curate.console import format_table, log, safe_output
 from curate.errors import EXIT_CODES_HELP, CurateError, ExitCode
 
+
 def int_in(lo: int, hi: int | None = None):
     """An argparse type: a whole number in lo..hi, else a usage message (exit 2)."""
     def parse(text: str) -> int:
@@ -374,6 +375,7 @@ def _range(lo, hi) -> str:
 
 def cmd_score(args) -> int:
     import json
+
     from curate import pipeline, store
     from curate.console import Progress
 
@@ -392,6 +394,7 @@ def cmd_score(args) -> int:
 
 def cmd_quality_train(args) -> int:
     import json
+
     from curate import pipeline, quality, store
 
     design = quality.QualityDesign(labels=args.labels, min_failed=args.min_failed, teacher=args.teacher,
@@ -423,6 +426,7 @@ def _print_metrics(metrics: dict) -> None:
 
 def cmd_dedup(args) -> int:
     import json
+
     from curate import pipeline, store
     from curate.console import Progress
     from curate.dedup import lsh, minhash
@@ -461,6 +465,7 @@ def cmd_dedup(args) -> int:
 
 def cmd_slice(args) -> int:
     import json
+
     from curate import pipeline, recipes, store
 
     recipe = recipes.load_recipe(args.recipe)
@@ -569,12 +574,19 @@ def cmd_export(args) -> int:
 
 def cmd_train(args) -> int:
     import json
-    from curate import pipeline, store
 
+    from curate import pipeline, store
     from curate.quality import load_model_or_none
     from curate.resources import sample_file
-    from train.pipeline import (COMPARISON_HEADERS, TrainPlan, check_plan, comparison, load_prompts, load_val_text,
-                                train_slices)
+    from train.pipeline import (
+        COMPARISON_HEADERS,
+        TrainPlan,
+        check_plan,
+        comparison,
+        load_prompts,
+        load_val_text,
+        train_slices,
+    )
 
     plan = TrainPlan(tokens=args.tokens, seeds=tuple(range(args.seeds)), preset=args.preset, device=args.device,
                      compile=args.compile, batch_size=args.batch_size)
@@ -601,7 +613,6 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from curate import store
     from curate.errors import UsageError
-
     from train.evaluate import bits_per_byte
     from train.pipeline import load_val_text
     from train.tokenizer import load_tokenizer
@@ -633,6 +644,7 @@ APP_EXTRA_HINT = "install it with: `pip install 'curate[app]'`"
 def require_app_extra(command: str, modules: tuple[str, ...]) -> None:
     """An optional dependency missing: say which command needs which extra, not a traceback."""
     import importlib.util
+
     from curate.errors import UsageError
 
     missing = [m for m in modules if importlib.util.find_spec(m) is None]

@@ -12,10 +12,9 @@ from pathlib import Path
 
 from curate import pipeline, quality, store
 from curate.console import Progress, format_table, log
+from curate.engines import LocalEngine, signature_device
 from curate.errors import ExitCode, UsageError
 from curate.ingest import IngestOptions
-from curate.engines import LocalEngine
-from curate.engines import signature_device
 from curate.invariants import check_invariants
 from curate.validate import validate_in_store
 
@@ -171,8 +170,8 @@ def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions 
             _label_tables(con, slices, evaluation.load_labels(labels_path), "the sample corpus")
 
         if options.train:
-            from train.pipeline import COMPARISON_HEADERS, TrainPlan, comparison, train_slices
             from curate.signals.quality import load_quality_model
+            from train.pipeline import COMPARISON_HEADERS, TrainPlan, comparison, train_slices
 
             plan = TrainPlan(tokens=options.tokens, seeds=tuple(range(options.seeds)), preset=options.preset,
                              device=options.device)

@@ -126,7 +126,8 @@ def clean_drop_rate(con: duckdb.DuckDBPyConnection, slice_id: str, labels: pa.Ta
     whose text the corpus repeats on its own (see above; `near_threshold`: the slice's).
     """
     base = _scored(_labelled(con, slice_id, labels))
-    store.register(con, "_content_kept", pa.table({"id": pa.array(content_kept(con, slice_id, near_threshold), pa.string())}))
+    store.register(con, "_content_kept",
+                   pa.table({"id": pa.array(content_kept(con, slice_id, near_threshold), pa.string())}))
     wrong = "NOT kept AND NOT original_stood_in AND id NOT IN (SELECT id FROM _content_kept)"
     rows = con.execute(
         f"""SELECT coalesce(lang, 'all'), count(*), count(*) FILTER (WHERE {wrong}),

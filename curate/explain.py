@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import duckdb
 
+from curate import store
 from curate.console import format_table
 from curate.errors import UsageError
 from curate.recipes import parse_recipe, resolve_slice, rule_reasons
-from curate import store
 from curate.store import ident, table_exists
 
 

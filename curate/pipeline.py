@@ -10,6 +10,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 import duckdb
@@ -18,9 +19,17 @@ from curate import store
 from curate.engines import Engine, LocalEngine, signature_device
 from curate.errors import ExitCode, UsageError
 from curate.export import export_name, export_slice
+from curate.ingest import (
+    FileResult,
+    IngestOptions,
+    IngestReport,
+    display_path,
+    expand_inputs,
+    ingest_paths,
+    match_inputs,
+    refuse_output_inside_inputs,
+)
 from curate.quality import obtain_quality_model, quality_note
-from curate.ingest import (FileResult, IngestOptions, IngestReport, display_path, expand_inputs, ingest_paths,
-                           match_inputs, refuse_output_inside_inputs)
 
 
 @dataclass
@@ -146,9 +155,9 @@ def _validated(con: duckdb.DuckDBPyConnection, db: Path, recipe, slice_id: str) 
     path = store.suite_path(db, recipe.name)
     if row is None or not row[0] or not path.exists():
         return False  # a failed suite is run again: an idle run must not hide it
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    edited = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).replace(tzinfo=None)
+    edited = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
     return edited <= row[1]
 
 

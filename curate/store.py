@@ -11,7 +11,7 @@ import contextlib
 import os
 import re
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -199,7 +199,7 @@ def best_copy_order(quality: str, n_bytes: str, doc_id: str) -> str:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def ident(name: str) -> str:

@@ -79,8 +79,9 @@ def suite_spec_from_recipe(recipe: dict) -> SuiteSpec:
 
     The `lang` filter's `allow` list fixes the allowed languages; the `quality` filter's `min`
     bounds both the mean and the 10% quantile (every kept document passed that `min`, so both
-    must hold). Other signals' filters have no column in the validated slice and are ignored. Any dedup setting means no duplicate may be
-    kept; PII redaction on export means every pii_* count must be 0.
+    must hold). Other signals' filters have no column in the validated slice and are ignored.
+    Any dedup setting means no duplicate may be kept; PII redaction on export means every
+    pii_* count must be 0.
     """
     filters = recipe.get("filters") or {}
     allowed_langs: tuple[str, ...] | None = None
@@ -258,7 +259,7 @@ def _expectation(check: _Check) -> Any:
     return cls(**check.kwargs, meta={"check": check.check})
 
 
-def build_suite(spec: SuiteSpec, columns: set[str] | None = None) -> "gx.ExpectationSuite":
+def build_suite(spec: SuiteSpec, columns: set[str] | None = None) -> gx.ExpectationSuite:
     """The GX suite for `spec`; with `columns`, checks needing an absent column are left out."""
     _quiet_gx()
     import great_expectations as gx
@@ -298,7 +299,7 @@ def _quiet_gx() -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
-def _to_pandas(df: Any) -> "pd.DataFrame":
+def _to_pandas(df: Any) -> pd.DataFrame:
     import pandas as pd
 
     if isinstance(df, pd.DataFrame):
@@ -359,7 +360,7 @@ def _context(docs_dir: Path | None) -> Any:
 
 
 def validate_slice(
-    df: "pd.DataFrame | pl.DataFrame",
+    df: pd.DataFrame | pl.DataFrame,
     spec: SuiteSpec,
     docs_dir: Path | None = None,
     run_name: str = "",
@@ -371,7 +372,6 @@ def validate_slice(
     """
     _quiet_gx()
     started = time.perf_counter()
-    import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
     frame = _to_pandas(df)
@@ -442,7 +442,7 @@ def validate_slice(
     return ValidationOutcome(success, statistics, rows, result_json, docs_path, docs_error)
 
 
-def _run_suite(context: Any, spec: SuiteSpec, columns: set[str], frame: "pd.DataFrame", run_id: Any) -> Any:
+def _run_suite(context: Any, spec: SuiteSpec, columns: set[str], frame: pd.DataFrame, run_id: Any) -> Any:
     import great_expectations as gx
 
     batch = (
@@ -501,10 +501,11 @@ def _build_docs(context: Any, docs_dir: Path, run_id: Any) -> Path:
 def _docs_failure(docs_dir: Path, exc: BaseException) -> str:
     why = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:500] or type(exc).__name__
     where = getattr(exc, "filename", None)
-    return f"Data Docs not written to {docs_dir}: {why}" + (f" ({where})" if where and str(where) != str(docs_dir) else "")
+    return (f"Data Docs not written to {docs_dir}: {why}"
+            + (f" ({where})" if where and str(where) != str(docs_dir) else ""))
 
 
-def _lower_quantile(values: "pd.Series", q: float) -> float | None:
+def _lower_quantile(values: pd.Series, q: float) -> float | None:
     """The value at rank floor(q*n) of the sorted non-null values.
 
     Unlike an interpolated quantile, it is >= m exactly when at most q*n values are below m,
@@ -612,7 +613,8 @@ def validate_in_store(con: duckdb.DuckDBPyConnection, db: Path, recipe, slice_id
         from curate.signals.pii import count_exported, redact_document
 
         rows = con.execute(
-            """SELECT d.doc_id, d.external_id, d.text, d.metadata::VARCHAR FROM decisions k JOIN documents d USING (doc_id)
+            """SELECT d.doc_id, d.external_id, d.text, d.metadata::VARCHAR
+               FROM decisions k JOIN documents d USING (doc_id)
                WHERE k.slice_id = ? AND k.kept ORDER BY d.doc_id""", [slice_id]).fetchall()
         counts = count_exported([redact_document(e, t, m) for _, e, t, m in rows])
         counts = counts.with_columns(pl.Series("doc_id", [r[0] for r in rows], dtype=pl.String))

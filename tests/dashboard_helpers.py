@@ -26,10 +26,10 @@ class Holder:
         self.db = db
         self.new_run = new_run  # the holder records a run of its own, as a real job would
 
-    def __enter__(self) -> "Holder":
+    def __enter__(self) -> Holder:
         self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(self.db),
-                                      *([str(self.new_run)] if self.new_run is not None else [])], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+                                      *([str(self.new_run)] if self.new_run is not None else [])],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if "holding" not in line:
             self.proc.kill()

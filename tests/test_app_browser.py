@@ -59,7 +59,8 @@ def _settle(page, timeout_ms: int = 30_000) -> None:
     """Wait until the script run has finished: no running icon, no skeleton placeholders."""
     page.wait_for_timeout(500)
     page.wait_for_function(
-        """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')
+        """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"], """
+        """[data-testid="stStatusWidgetRunningManIcon"]')
                  && !document.querySelector('[data-testid="stSkeleton"]')""", timeout=timeout_ms)
     page.wait_for_timeout(800)  # let the Vega charts draw
 

@@ -8,8 +8,8 @@ import pytest
 
 from curate import pipeline, store
 from curate.dedup.lines import update_common_lines
-from curate.ingest import IngestOptions
 from curate.engines import LocalEngine
+from curate.ingest import IngestOptions
 
 FOOTER = "Accept all cookies to continue browsing this site"
 MENU = "Home | Products | About us | Contact"

@@ -56,13 +56,14 @@ def test_frame_equals_compile_decisions(syn, frame, settings):
 
 def test_frame_matches_built_slices(syn, frame):
     with read_store(syn) as (con, _):
-        built = con.execute("SELECT s.slice_id, s.n_kept, s.kept_bytes, r.yaml FROM slices s JOIN recipes r USING (recipe_id)").fetchall()
+        built = con.execute("SELECT s.slice_id, s.n_kept, s.kept_bytes, r.yaml"
+                            " FROM slices s JOIN recipes r USING (recipe_id)").fetchall()
         assert built
         for slice_id, n_kept, kept_bytes, text in built:
             out = frame.explore(Settings.from_recipe(parse_recipe(text)))
             assert (out.n_kept, out.kept_bytes) == (n_kept, kept_bytes)
-            reasons = dict(con.execute("SELECT reason, count(*) FROM decisions WHERE slice_id = ? AND NOT kept GROUP BY 1",
-                                       [slice_id]).fetchall())
+            reasons = dict(con.execute("SELECT reason, count(*) FROM decisions"
+                                       " WHERE slice_id = ? AND NOT kept GROUP BY 1", [slice_id]).fetchall())
             assert {s.reason: s.dropped for s in out.waterfall if s.dropped} == reasons
 
 
@@ -127,7 +128,8 @@ def test_empty_and_unscored_stores(tmp_path):
         con.execute("INSERT INTO documents VALUES ('d1', 's', 0, NULL, 'hello', 'h', 5, NULL, 1)")
     with read_store(empty) as (con, _):
         out = ExplorerFrame(con).explore(Settings())
-        assert (out.n_documents, out.n_kept, out.waterfall[0].reason, out.waterfall[0].dropped) == (1, 0, "not_scored", 1)
+        assert ((out.n_documents, out.n_kept, out.waterfall[0].reason, out.waterfall[0].dropped)
+                == (1, 0, "not_scored", 1))
         assert explore_reference(con, Settings()) == out
 
 

@@ -14,8 +14,8 @@ pytest.importorskip("streamlit", reason="the dashboard needs the [app] extra (st
 
 from curate import pipeline, store  # noqa: E402
 from curate.dashboard.highlight import highlight_html, md_code, md_literal, samples_html, split_lines  # noqa: E402
-from curate.recipes import build_slice, parse_recipe  # noqa: E402
 from curate.engines import LocalEngine
+from curate.recipes import build_slice, parse_recipe  # noqa: E402
 from tests.dashboard_helpers import run_app  # noqa: E402
 
 EVIL = ("Short note.\r\r![t](http://127.0.0.1:9/track.png) [click](http://evil.example)\n\n"

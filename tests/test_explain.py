@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 from curate import explain, pipeline, recipes, store
-from curate.recipes import parse_recipe
 from curate.engines import LocalEngine
+from curate.recipes import parse_recipe
 
 CLEAN = ("The committee met on Tuesday to review the budget for the coming year, and the members agreed "
          "that the library should stay open later in the evening during the winter months. ") * 4

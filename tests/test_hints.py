@@ -408,7 +408,8 @@ def test_readme_scan_reads_tables_blocks_and_cron_lines():
     text = (
         "| `curate slice RECIPE` | build |\n"
         "```bash\nmake demo\ncurate score --rescore quality\n```\n"
-        "```cron\n15 2 * * * cd /srv && /srv/.venv/bin/curate run strict -i '/in/*.zst' --quiet >> /var/log/c.log 2>&1\n```\n"
+        "```cron\n15 2 * * * cd /srv && /srv/.venv/bin/curate run strict -i '/in/*.zst' --quiet"
+        " >> /var/log/c.log 2>&1\n```\n"
         "```ini\nExecStart=/srv/.venv/bin/curate run strict --input /in --bogus\n```\n"
         '```python\nop = BashOperator(bash_command="curate run strict --input x "\n    "--exit-5-when-idle")\n```\n'
         "```yaml\nname: curate ingest\n```\n"

@@ -164,7 +164,8 @@ def test_truncated_archive_fails_whole_file(tmp_path, db, suffix):
     ok = _write_jsonl(tmp_path / "ok.jsonl", GOOD)
     rc = main(["ingest", "--db", str(db), "-q", str(bad), str(ok)])
     assert rc == 1
-    assert _rows(db, "SELECT count(*) FROM documents WHERE source_id IN (SELECT source_id FROM sources WHERE uri = ?)", [str(bad)]) == [(0,)]
+    assert _rows(db, "SELECT count(*) FROM documents"
+                     " WHERE source_id IN (SELECT source_id FROM sources WHERE uri = ?)", [str(bad)]) == [(0,)]
     assert _rows(db, "SELECT count(*) FROM documents") == [(5,)]  # the good file still went in
     assert _rows(db, "SELECT count(*) FROM sources WHERE uri = ?", [str(bad)]) == [(0,)]
     (status, failed, msg) = _rows(db, "SELECT status, files_failed, message FROM runs")[0]

@@ -136,7 +136,8 @@ def test_long_tokens_and_many_documents():
 
 
 def test_nfkc_by_lines_equals_nfkc():
-    pieces = ["a", "e\u0301", "\u0301", "ﬁ", "\n", "\uff0c", "\xa0", "\u1100\u1161", "\u11a8", "Å", "\u212b", "日", "\ud800"]
+    pieces = ["a", "e\u0301", "\u0301", "ﬁ", "\n", "\uff0c", "\xa0",
+              "\u1100\u1161", "\u11a8", "Å", "\u212b", "日", "\ud800"]
     rng = np.random.default_rng(4)
     for _ in range(3000):
         text = "".join(rng.choice(pieces, int(rng.integers(0, 12))))
@@ -250,7 +251,8 @@ def test_kernel_normalizes_and_folds_every_code_point_like_unicodedata():
         texts = [context.format(c=c) for c in touched]
         ready = _kernel_normalizes(texts)
         assert ready.any() == some_ready and not ready.all()
-        got, reference = _by_doc(dispatch._shingle_batch(texts, spec)), _by_doc(numpy_backend.shingle_batch(texts, spec))
+        got, reference = (_by_doc(dispatch._shingle_batch(texts, spec)),
+                          _by_doc(numpy_backend.shingle_batch(texts, spec)))
         bad = [ascii(texts[d]) for d in sorted(set(got) | set(reference)) if got.get(d) != reference.get(d)]
         assert not bad, f"{len(bad)} texts differ, e.g. {bad[:5]}"
 

@@ -128,7 +128,8 @@ def _snapshot(db: Path, out: Path) -> dict:
     with store.open_store(db, read_only=True) as con:
         state = {
             "documents": con.execute("SELECT doc_id, text_hash FROM documents ORDER BY 1").fetchall(),
-            "quarantine": con.execute("SELECT source_id, record_no, error_kind FROM quarantine ORDER BY 1, 2").fetchall(),
+            "quarantine": con.execute(
+                "SELECT source_id, record_no, error_kind FROM quarantine ORDER BY 1, 2").fetchall(),
             "signals": con.execute("SELECT count(*), count(DISTINCT doc_id) FROM signals").fetchall(),
             "clusters": con.execute(
                 "SELECT threshold, doc_id, cluster_id, is_representative FROM dup_clusters ORDER BY 1, 2").fetchall(),
@@ -145,8 +146,8 @@ def test_sigkill_at_many_points_then_rerun_equals_uninterrupted(tmp_path, recipe
     inp.mkdir()
     _write(inp / "a.jsonl", range(0, 300), {"dup": _doc(7)})
     _write(inp / "b.jsonl", range(300, 600))
-    cmd = [sys.executable, "-m", "curate.cli", "run", str(recipe), "-q", "-i", str(inp), "--workers", "1", "--id-field", "id",
-           "--format", "parquet", "--format", "jsonl"]
+    cmd = [sys.executable, "-m", "curate.cli", "run", str(recipe), "-q", "-i", str(inp), "--workers", "1",
+           "--id-field", "id", "--format", "parquet", "--format", "jsonl"]
 
     ref_db, ref_out = tmp_path / "ref.duckdb", tmp_path / "ref_out"
     t0 = time.perf_counter()

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from curate import pipeline, quality, recipes, store
+from curate.engines import LocalEngine
 from curate.errors import UsageError
 from curate.ingest import IngestOptions
 from curate.signals import SIGNALS_VERSION
 from curate.signals.quality import calibration_points, load_quality_model
-from curate.engines import LocalEngine
 
 WORDS = ("the river ran past the old mill and the children of the village walked along it every "
          "morning while their parents talked about the harvest the weather and the price of bread").split()

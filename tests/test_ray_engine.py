@@ -22,9 +22,9 @@ from polars.testing import assert_frame_equal
 
 from curate import pipeline, quality, recipes, store
 from curate.dedup import lsh, minhash
+from curate.engines import LocalEngine
 from curate.engines.ray_data import bucket_pairs
 from curate.engines.ray_session import RayOptions
-from curate.engines import LocalEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
@@ -178,7 +178,8 @@ def test_recipe_decisions_identical(stores, name):
     assert (results[0].n_kept, results[0].n_dropped, results[0].reasons) == \
            (results[1].n_kept, results[1].n_dropped, results[1].reasons)
     assert results[0].slice_id == results[1].slice_id  # a content id: same decisions, same id
-    _same(stores, f"SELECT doc_id, kept, reason FROM decisions WHERE slice_id = '{results[0].slice_id}' ORDER BY doc_id")
+    _same(stores, f"SELECT doc_id, kept, reason FROM decisions WHERE slice_id = '{results[0].slice_id}'"
+                  " ORDER BY doc_id")
 
 
 @pytest.mark.slow

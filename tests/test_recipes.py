@@ -6,9 +6,9 @@ import pyarrow as pa
 import pytest
 
 from curate import pipeline, recipes, store
+from curate.engines import LocalEngine
 from curate.errors import UsageError
 from curate.recipes import RecipeError, load_recipe, parse_recipe
-from curate.engines import LocalEngine
 
 CLEAN = (
     "The river runs through the old town and the people who live there have always fished in it. "

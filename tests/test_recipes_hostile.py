@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import resource
 import time
-from pathlib import Path
 
 import pytest
 
-from curate import pipeline
+from curate import store
 from curate.cli import main
 from curate.errors import UsageError
 from curate.recipes import MAX_RECIPE_BYTES, RecipeError, load_recipe, parse_recipe
-from curate import store
 
 OK_FILTERS = "filters:\n  word_count: {min: 20}\n"
 

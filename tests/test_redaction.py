@@ -3,7 +3,6 @@ positives, and a validation suite that checks what the export writes."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -11,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curate import pipeline, store
+from curate.engines import LocalEngine
+from curate.export import export_slice
 from curate.recipes import parse_recipe
 from curate.signals import Batch, pii
 from curate.signals.pii import count_exported, redact_document, redact_metadata, redact_pii
-from curate.engines import LocalEngine
-from curate.export import export_slice
 from curate.validate import validate_in_store
 
 NAMES = [s.name for s in pii.SIGNALS]
@@ -152,7 +151,8 @@ def test_the_no_pii_count_looks_at_every_exported_field():
 TEXT = ("The committee met on Tuesday to review the budget for the coming year, and the members agreed "
         "that the library should stay open later. Call +49 30 1234567 or write to josé@exämple.com. ")
 RECORDS = [
-    {"id": "john.doe@example.com", "text": TEXT + "First.", "author": {"email": "ann@ex.org", "tel": "+1 (555) 123-4567"},
+    {"id": "john.doe@example.com", "text": TEXT + "First.",
+     "author": {"email": "ann@ex.org", "tel": "+1 (555) 123-4567"},
      "hosts": ["2001:db8::8a2e:370:7334", "plain"], "rank": 3},
     {"id": "doc-2", "text": TEXT + "Second, from ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ.", "source": "crawl"},
 ]

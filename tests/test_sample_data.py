@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from tests.sample_helpers import SAMPLE_ROOT as ROOT, jsonl_lines, read_corpus, read_labels, shingle_jaccard
+from tests.sample_helpers import SAMPLE_ROOT as ROOT
+from tests.sample_helpers import jsonl_lines, read_corpus, read_labels, shingle_jaccard
 
 CORPUS = ROOT / "corpus"
 REQUIRED_LANGS = ("en", "de", "fr", "es", "zh", "ru", "ja")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from curate.signals import REGISTRY, score_texts
-from curate.signals.gopher import ngram_char_fracs
 from curate.signals.batch import Batch
+from curate.signals.gopher import ngram_char_fracs
 
 
 def _keeps(signal: str, text: str, lang: str | None = None) -> bool:

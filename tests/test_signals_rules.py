@@ -33,7 +33,8 @@ FAILING: dict[str, str] = {
     "gopher_dup_line_frac": FILLER + "\n" + "\n".join(["Buy cheap shoes now."] * 10),
     "gopher_dup_para_frac": FILLER + "\n\n" + "\n\n".join(["Buy cheap shoes now."] * 10),
     "gopher_dup_line_char_frac": "\n".join([FILLER] + ["Click here to subscribe to the weekly newsletter today."] * 6),
-    "gopher_dup_para_char_frac": "\n\n".join([FILLER] + ["Click here to subscribe to the weekly newsletter today."] * 6),
+    "gopher_dup_para_char_frac": "\n\n".join(
+        [FILLER] + ["Click here to subscribe to the weekly newsletter today."] * 6),
     "gopher_top_2gram_char_frac": FILLER + " " + "best price " * 60,
     "gopher_top_3gram_char_frac": FILLER + " " + "buy it now " * 40,
     "gopher_top_4gram_char_frac": FILLER + " " + "free shipping on orders " * 30,
@@ -45,8 +46,10 @@ FAILING: dict[str, str] = {
     "c4_lorem_ipsum_count": CLEAN + " Lorem ipsum dolor sit amet.",
     "c4_curly_bracket_count": CLEAN + " function f() { return 1; }",
     "fineweb_punct_line_frac": "\n".join(f"Product {w} with a long description of its features" for w in "abcdefghij"),
-    "fineweb_short_line_frac": CLEAN + "\n" + "\n".join(["Home", "About us", "Contact", "Shop", "Cart", "Login", "Help", "Blog", "FAQ", "News"] * 2),
-    "fineweb_dup_line_char_frac": CLEAN + "\n" + "\n".join(["Share this article with your friends on social media."] * 3),
+    "fineweb_short_line_frac": CLEAN + "\n" + "\n".join(
+        ["Home", "About us", "Contact", "Shop", "Cart", "Login", "Help", "Blog", "FAQ", "News"] * 2),
+    "fineweb_dup_line_char_frac": CLEAN + "\n" + "\n".join(
+        ["Share this article with your friends on social media."] * 3),
     "fineweb_newline_word_ratio": "\n".join("alpha beta gamma delta epsilon zeta eta theta iota kappa".split())
     + "\nThe list above names the letters of the alphabet.",
     "mojibake_count": CLEAN + " The cafÃ© served crÃ¨me brÃ»lÃ©e.",

@@ -13,11 +13,11 @@ import pytest
 from curate import pipeline, recipes, store
 from curate.cli import main
 from curate.dedup import lsh, minhash
-from curate.errors import ExitCode
-from curate.recipes import parse_recipe
 from curate.engines import LocalEngine
-from curate.invariants import check_invariants
+from curate.errors import ExitCode
 from curate.export import export_slice
+from curate.invariants import check_invariants
+from curate.recipes import parse_recipe
 
 SENT = ("The committee met on Tuesday to review the budget for the coming year, and the members agreed that "
         "the library should stay open later in the evening during the winter months. ")

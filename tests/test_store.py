@@ -3,11 +3,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import duckdb
 import pytest
 
 from curate import store
-from curate.errors import SchemaError, StoreLockedError
+from curate.errors import SchemaError
 
 
 def test_schema_created_with_version(db):

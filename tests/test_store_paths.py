@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curate import pipeline, store
+from curate import store
 from curate.dashboard.source import read_store
 from tests.dashboard_helpers import Holder
 

@@ -35,7 +35,7 @@ STRICT = SuiteSpec(
 )
 
 
-def good_slice() -> "pd.DataFrame":
+def good_slice() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "doc_id": [1, 2, 3, 4, 5],
@@ -83,7 +83,7 @@ def test_result_json_is_plain_json_with_the_gx_result(passing):
     assert len(stored["great_expectations"]["results"]) == len(passing.results)
 
 
-def _broken(**changes) -> "pd.DataFrame":
+def _broken(**changes) -> pd.DataFrame:
     df = good_slice()
     for column, values in changes.items():
         df[column] = values
@@ -289,7 +289,7 @@ def test_unwritable_data_docs_still_validate(tmp_path, monkeypatch, fail_on):
 
 
 def test_curate_run_stores_the_validation_when_data_docs_cannot_be_written(tmp_path, capsys):
-    from curate import pipeline, store
+    from curate import store
     from curate.cli import main
 
     inp = tmp_path / "in"

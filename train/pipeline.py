@@ -218,7 +218,7 @@ def train_slices(
             model = ckpt.model
             samples = generate_samples(model, tokenizer, gen_prompts, max_new_tokens=plan.max_new_tokens, seed=seed)
             flags = junk_flags(samples)
-            metrics = generation_metrics(samples, quality_fn=quality_fn, junk_fn=lambda s: flags)
+            metrics = generation_metrics(samples, quality_fn=quality_fn, junk_fn=lambda s, flags=flags: flags)
             metrics["memorization"] = (
                 memorization_rate(model, tokenizer, probes, n_tokens=MEMO_TOKENS) if probes else None
             )
@@ -258,7 +258,7 @@ def comparison(rows: list[dict]) -> list[list]:
         bpbs = [r["bpb"] for r in rs if r["bpb"] is not None]
         spread = statistics.pstdev(bpbs) if len(bpbs) > 1 else 0.0
 
-        def mean(key: str):
+        def mean(key: str, rs=rs):
             vals = [r[key] for r in rs if r.get(key) is not None]
             return round(statistics.fmean(vals), 4) if vals else None
 

@@ -3,8 +3,9 @@
 One slider move is one parameterized aggregate whose conditions are the recipe compiler's
 own (`curate.recipes.reason_case`, first failing rule in order, then exact and near dedup as
 `compile_decisions` orders them), so the explorer and `curate slice` agree on what a setting
-drops; `explore_reference` runs `compile_decisions` itself and the tests hold the two equal. Tokens are estimated as bytes / 4 (the usual rule of thumb for
-BPE tokenizers on English text); the store keeps no token counts before training.
+drops; `explore_reference` runs `compile_decisions` itself and the tests hold the two equal.
+Tokens are estimated as bytes / 4 (the usual rule of thumb for BPE tokenizers on English
+text); the store keeps no token counts before training.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import duckdb
 
-from curate.recipes import DedupSetting, Recipe, Rule, compile_decisions, parse_recipe, reason_case, rule_reasons
 from curate import store
+from curate.recipes import DedupSetting, Recipe, Rule, compile_decisions, parse_recipe, reason_case, rule_reasons
 from curate.store import ident, table_exists
 
 BYTES_PER_TOKEN = 4
@@ -156,8 +157,10 @@ class ExplorerFrame:
             for i, t in enumerate(self.thresholds):
                 parts.append(f"bool_or(threshold = ? AND NOT is_representative) AS near_dup_{i}")
                 near_params.append(t)
-            near_join = f" LEFT JOIN (SELECT doc_id, {', '.join(parts)} FROM dup_clusters GROUP BY doc_id) n ON n.doc_id = d.doc_id"
-            near_select = "".join(f", coalesce(n.near_dup_{i}, false) AS near_dup_{i}" for i in range(len(self.thresholds)))
+            near_join = (f" LEFT JOIN (SELECT doc_id, {', '.join(parts)} FROM dup_clusters GROUP BY doc_id) n"
+                         " ON n.doc_id = d.doc_id")
+            near_select = "".join(f", coalesce(n.near_dup_{i}, false) AS near_dup_{i}"
+                                  for i in range(len(self.thresholds)))
         sql = (
             f"SELECT d.doc_id, d.n_bytes, left(d.text, ?) AS excerpt, "
             f"{'s.doc_id IS NOT NULL' if scored else 'false'} AS scored{sig_select}, "

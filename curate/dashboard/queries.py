@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from curate.dashboard.explorer import BYTES_PER_TOKEN
 from curate import store
+from curate.dashboard.explorer import BYTES_PER_TOKEN
 from curate.store import ident, table_exists
 
 GENERATION_METRICS = ("quality_mean", "junk_rate", "repetition_4gram", "distinct_2", "memorization")
@@ -77,8 +77,8 @@ def sources(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return _df(con, """WITH s AS (SELECT *, regexp_extract(uri, '^(.*)/[^/]*$', 1) AS folder FROM sources)
                        SELECT CASE WHEN count(*) = 1 THEN any_value(uri) ELSE folder || '/*.' || format END AS input,
                               format, count(*) AS files, sum(n_records)::BIGINT AS records,
-                              sum(n_documents)::BIGINT AS documents, sum(n_quarantined)::BIGINT AS quarantined, round(sum(n_bytes) / 1e6, 3) AS MB,
-                              max(ingested_at) AS ingested_at
+                              sum(n_documents)::BIGINT AS documents, sum(n_quarantined)::BIGINT AS quarantined,
+                              round(sum(n_bytes) / 1e6, 3) AS MB, max(ingested_at) AS ingested_at
                        FROM s GROUP BY folder, format ORDER BY input""")
 
 

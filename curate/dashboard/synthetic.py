@@ -75,7 +75,8 @@ def build_store(path: Path | str, n_docs: int, *, seed: int = 0, slices: bool = 
     hashes = [f"h{i % max(1, n_docs - n_docs // 20):012d}" for i in range(n_docs)]  # ~5% exact copies
     with store.open_store(path) as con:
         run_id = store.start_run(con, "ingest", json.dumps({"synthetic": True}))
-        con.execute("INSERT INTO sources VALUES ('5a17000000000000', 'synthetic.jsonl', 'x', 'jsonl', ?, ?, ?, 2, ?, ?)",
+        con.execute("INSERT INTO sources VALUES"
+                    " ('5a17000000000000', 'synthetic.jsonl', 'x', 'jsonl', ?, ?, ?, 2, ?, ?)",
                     [sum(len(t.encode()) for t in texts), n_docs + 2, n_docs, store.now(), run_id])
         docs = pa.table({
             "doc_id": doc_ids, "source_id": ["5a17000000000000"] * n_docs,
@@ -100,7 +101,8 @@ def build_store(path: Path | str, n_docs: int, *, seed: int = 0, slices: bool = 
         frame = pa.table({"doc_id": doc_ids, "signals_version": ["synthetic"] * n_docs, **cols})
         con.register("sig_in", frame)
         names = ", ".join(store.ident(s.name) for s in signals())
-        con.execute(f"INSERT INTO signals (doc_id, signals_version, {names}) SELECT doc_id, signals_version, {names} FROM sig_in")
+        con.execute(f"INSERT INTO signals (doc_id, signals_version, {names}) "
+                    f"SELECT doc_id, signals_version, {names} FROM sig_in")
         con.unregister("sig_in")
         store.finish_run(con, run_id, status="ok", exit_code=0, counts_json=json.dumps({"scored": n_docs}))
 
@@ -149,7 +151,8 @@ def _validation(con, slice_id: str, n_kept: int, run_id: int) -> None:
         {"check": "lang_share", "success": True, "observed_value": 0.97, "unexpected_percent": 3.0,
          "skipped": None, "expectation_type": "expect_column_values_to_be_in_set"},
         {"check": "pii_email", "success": None, "observed_value": None, "unexpected_percent": None,
-         "skipped": "column(s) absent from the slice: pii_email_count", "expectation_type": "expect_column_values_to_be_between"},
+         "skipped": "column(s) absent from the slice: pii_email_count",
+         "expectation_type": "expect_column_values_to_be_between"},
     ]
     stats = {"evaluated_expectations": 2, "successful_expectations": 1 + (n_kept > 0), "row_count": n_kept}
     con.execute("INSERT INTO validations VALUES (?, 'default', ?, ?, ?, NULL, ?, ?)",
@@ -169,7 +172,8 @@ def _train_runs(con, rng: np.random.Generator) -> None:
                        "repetition_4gram": float(rng.random() * 0.2), "distinct_2": float(0.5 + rng.random() * 0.4),
                        "memorization": float(rng.random() * 0.1)}
             con.execute(
-                "INSERT INTO train_runs VALUES (?, ?, ?, ?, '{}', 20000, 1.0, ?, NULL, ?, 1000.0, 'cpu', 1.0, 1000, NULL, ?, NULL, ?)",
+                "INSERT INTO train_runs VALUES"
+                " (?, ?, ?, ?, '{}', 20000, 1.0, ?, NULL, ?, 1000.0, 'cpu', 1.0, 1000, NULL, ?, NULL, ?)",
                 [tid, slice_id, name, seed, bpb, json.dumps([3.0, 2.5, 2.2]), json.dumps(metrics), store.now()])
             for k, (prompt, kind) in enumerate(PROMPTS):
                 con.execute("INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?)",

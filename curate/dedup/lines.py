@@ -37,7 +37,7 @@ def update_common_lines(con: duckdb.DuckDBPyConnection, *, force: bool = False) 
         return 0
     with store.transaction(con):
         con.execute(
-            f"""
+            """
             CREATE OR REPLACE TEMP TABLE _doc_lines AS
             SELECT d.doc_id, d.text_hash, trim(x.line, ?) AS line
             FROM documents d JOIN signals s USING (doc_id), unnest(string_split(d.text, chr(10))) AS x(line)

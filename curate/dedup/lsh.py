@@ -20,10 +20,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from curate import store
 from curate.dedup import minhash
 from curate.dedup.lsh_params import band_hashes, lsh_params
 from curate.errors import UsageError
-from curate import store
 from curate.store import get_meta, set_meta
 
 # Candidates whose estimated Jaccard is this far under the threshold are rejected without
@@ -183,7 +183,9 @@ def _candidate_pairs(con: duckdb.DuckDBPyConnection, setting: str) -> str:
         SELECT DISTINCT a, b FROM (SELECT * FROM small UNION ALL SELECT * FROM star)"""
 
 
-def _verify_new_pairs(con: duckdb.DuckDBPyConnection, setting: str, threshold: float, spec: minhash.SignatureSpec) -> tuple[int, int]:
+def _verify_new_pairs(
+    con: duckdb.DuckDBPyConnection, setting: str, threshold: float, spec: minhash.SignatureSpec
+) -> tuple[int, int]:
     cand_sql = _candidate_pairs(con, setting)
     n_cand = con.execute(f"SELECT count(*) FROM ({cand_sql})").fetchone()[0]
     new = con.execute(
@@ -223,7 +225,8 @@ def _exact_check(con: duckdb.DuckDBPyConnection, threshold: float, spec: minhash
                                      np.array([index[b] for _, b in chunk]), spec.ngram)
         tbl = pa.table({"a": [p[0] for p in chunk], "b": [p[1] for p in chunk], "j": vals})
         store.register(con, "_exact_batch", tbl)
-        con.execute("UPDATE dup_pairs SET jaccard = e.j FROM _exact_batch e WHERE dup_pairs.a = e.a AND dup_pairs.b = e.b")
+        con.execute("UPDATE dup_pairs SET jaccard = e.j FROM _exact_batch e"
+                    " WHERE dup_pairs.a = e.a AND dup_pairs.b = e.b")
         con.unregister("_exact_batch")
 
 
@@ -308,7 +311,8 @@ def build_clusters(con: duckdb.DuckDBPyConnection, threshold: float, candidates:
     )
     con.unregister("_members")
     n_clusters, n_dups = con.execute(
-        "SELECT count(DISTINCT cluster_id), count(*) FILTER (WHERE NOT is_representative) FROM dup_clusters WHERE threshold = ?",
+        "SELECT count(DISTINCT cluster_id), count(*) FILTER (WHERE NOT is_representative)"
+        " FROM dup_clusters WHERE threshold = ?",
         [threshold],
     ).fetchone()
     return len(edges), n_clusters, n_dups

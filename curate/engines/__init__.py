@@ -17,8 +17,8 @@ from curate.engines.ray import RayEngine
 ENGINES: dict[str, type[Engine]] = {e.name: e for e in (LocalEngine, RayEngine)}
 DEFAULT = LocalEngine.name
 
-__all__ = ["DEFAULT", "ENGINES", "Engine", "LocalEngine", "RayEngine", "ScoreReport", "add_engine_arguments", "engine_from_args",
-           "signature_device"]
+__all__ = ["DEFAULT", "ENGINES", "Engine", "LocalEngine", "RayEngine", "ScoreReport", "add_engine_arguments",
+           "engine_from_args", "signature_device"]
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:

@@ -86,6 +86,7 @@ class Engine(ABC):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         """The engine's own command-line options (none by default)."""
+        return None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Engine:

@@ -335,7 +335,8 @@ def _candidates(con, setting: str, work: Path, parts: int) -> int:
     import ray.data
 
     con.execute("CREATE OR REPLACE TEMP TABLE _ray_cands (a VARCHAR, b VARCHAR)")
-    n = _export(con, f"""SELECT l.band, l.bucket, l.doc_id FROM lsh_bands l SEMI JOIN {lsh.CANONICAL_DOCS} c USING (doc_id)
+    n = _export(con, f"""SELECT l.band, l.bucket, l.doc_id FROM lsh_bands l
+                         SEMI JOIN {lsh.CANONICAL_DOCS} c USING (doc_id)
                          WHERE l.setting = ?""", [setting], work / "bands", BAND_SHARD_ROWS)
     if not n:
         return 0

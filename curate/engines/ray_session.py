@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+
 @dataclass(frozen=True)
 class RayOptions:
     address: str | None = None  # None: start a local Ray; "auto" or "ray://head:10001": join a cluster

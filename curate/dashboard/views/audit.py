@@ -97,8 +97,9 @@ def _examples(s: Store, p: qp.Params) -> None:
     ids = list(sl["slice_id"])
     init("slice", p.slice_id)
     c1, c2 = st.columns(2)
-    slice_id = c1.selectbox("Slice", ids, key="slice",
-                            format_func=lambda i: f"{i} ({int(sl.loc[sl.slice_id == i, 'n_dropped'].iloc[0]):,} dropped)")
+    slice_id = c1.selectbox(
+        "Slice", ids, key="slice",
+        format_func=lambda i: f"{i} ({int(sl.loc[sl.slice_id == i, 'n_dropped'].iloc[0]):,} dropped)")
     set_param("slice", slice_id)
     reasons = s.read(drop_reasons, slice_id)
     options = ["(any reason)", *reasons["reason"]]

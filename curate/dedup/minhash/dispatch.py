@@ -7,7 +7,7 @@ This is what the package's facade exports; nothing else in it calls this module.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

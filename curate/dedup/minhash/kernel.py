@@ -16,7 +16,7 @@ Driven by numba_backend (signatures, shingle hashes) and similarity (pair_jaccar
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -14,8 +14,8 @@ Called by dispatch (signatures, shingle hashes for torch_backend) and similarity
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 

@@ -8,7 +8,7 @@ Called by dispatch.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

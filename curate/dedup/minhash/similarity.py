@@ -7,7 +7,7 @@ curate.dedup.lsh (verifying candidate pairs), curate.evaluation and the ray engi
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -10,7 +10,7 @@ is touched or its __pycache__ cleared.
 from __future__ import annotations
 
 import unicodedata
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -126,7 +126,7 @@ def _build_tables() -> tuple[np.ndarray, ...]:
     nf_block, nf_check = _two_level(check, np.uint8)
     units = [0]
     poly, kpow, length, unspaced = [], [], [], []
-    for cp, s in replaced.items():
+    for s in replaced.values():
         for ch in s:
             data = ch.encode("utf-8", "surrogatepass")
             poly.append(poly64(data))
