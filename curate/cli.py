@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
 
-from curate.console import format_table, log, safe_output
+from curate.console import FORMATS, format_table, log, print_csv, print_json, safe_output
 from curate.errors import EXIT_CODES_HELP, CurateError, ExitCode
 
 
@@ -35,6 +37,35 @@ def jaccard_threshold(text: str) -> float:
     return value
 
 
+def split_spec(text: str) -> dict[str, float]:
+    """An argparse type: 'train=0.98,val=0.01,test=0.01' -> {name: fraction}, every fraction
+    finite and > 0, the names distinct plain words, the fractions summing to 1 (within 1e-9)."""
+    import math
+    import re
+
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.strip().partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r} is not NAME=FRACTION (e.g. train=0.98,val=0.02)")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}", name):
+            raise argparse.ArgumentTypeError(f"split name {name!r}: 1-32 letters, digits, '_' or '-'")
+        if name in out:
+            raise argparse.ArgumentTypeError(f"split {name!r} is given twice")
+        try:
+            fraction = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}={value.strip()!r}: the fraction is not a number") from None
+        if not math.isfinite(fraction) or fraction <= 0:
+            raise argparse.ArgumentTypeError(f"{name}={value.strip()}: a fraction must be > 0")
+        out[name] = fraction
+    total = math.fsum(out.values())
+    if abs(total - 1.0) > 1e-9:
+        raise argparse.ArgumentTypeError(f"the fractions sum to {total:.10g}, not 1")
+    return out
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", type=Path, default=Path("curate.duckdb"),
                    help="the DuckDB store (default: ./curate.duckdb)")
@@ -45,6 +76,23 @@ def _command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
     """A subcommand whose --help ends with the exit codes."""
     return sub.add_parser(name, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
                           **kwargs)
+
+
+def _add_format(p: argparse.ArgumentParser, formats: tuple[str, ...] = FORMATS) -> None:
+    what = {"table": "table (default; fits the terminal)", "json": "json (one document on stdout)",
+            "csv": "csv (a header and one line per row)"}
+    p.add_argument("--format", choices=formats, default="table", dest="output",
+                   help="what to print: " + ", ".join(what[f] for f in formats)
+                        + "; logs and notices go to stderr")
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return f"curate {metadata.version('curate')}"
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "curate (version unknown: not installed)"
 
 
 def _add_engine(p: argparse.ArgumentParser) -> None:
@@ -69,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=_version(),
+                        help="print curate's version (the installed package's) and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -95,23 +145,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=cmd_demo)
 
-    p = _command(sub, "runs", help="list the run history with its counts")
+    p = _command(sub, "runs", help="list the run history with its counts; --trained: the trained models")
     _add_common(p)
-    p.add_argument("--limit", type=int_in(1), default=20)
+    p.add_argument("--limit", type=int_in(1), default=20, help="at most this many rows, newest first (default 20)")
+    p.add_argument("--trained", action="store_true",
+                   help="list the trained models instead (train_run_id, slice, seed, tokens, bits/byte, device)")
+    _add_format(p)
     p.set_defaults(func=cmd_runs)
 
     p = _command(sub, "quarantine", help="list quarantined records (file, record, error)")
     _add_common(p)
-    p.add_argument("--limit", type=int_in(1), default=50)
+    p.add_argument("--limit", type=int_in(1), default=50, help="at most this many records (default 50)")
+    _add_format(p)
     p.set_defaults(func=cmd_quarantine)
     p = _command(sub, "signals", help="list the signal registry (name, version, meaning, range, source)")
-    p.add_argument("--family", default=None, help="only this family")
+    p.add_argument("names", nargs="*", metavar="SIGNAL", help="only these signals (default: all)")
+    p.add_argument("--family", default=None, help="only this family (gopher, c4, fineweb, ...)")
+    _add_format(p)
     p.set_defaults(func=cmd_signals)
 
     p = _command(sub, "score", help="compute every signal for documents not yet scored")
     _add_common(p)
     p.add_argument("--workers", type=int_in(1, 1024), default=None, help="processes (default: all cores)")
-    p.add_argument("--batch-size", type=int_in(1, 1_000_000), default=2000)
+    p.add_argument("--batch-size", type=int_in(1, 1_000_000), default=2000,
+                   help="documents per batch, each committed on its own (default 2000)")
     _add_engine(p)
     p.set_defaults(func=cmd_score)
 
@@ -135,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the rules that label: the published content rules but those that drop clean "
                         "genres (precise, default), or all of them")
     q.add_argument("--folds", type=int_in(2, 20), default=3, help="out-of-fold scoring folds (default 3)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=int, default=0, help="seed of the folds and of fastText (default 0)")
     q.set_defaults(func=cmd_quality_train)
     q = _command(qsub, "eval", help="the held-out (out-of-fold) figures of the stored model")
     _add_common(q)
@@ -145,9 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--threshold", type=jaccard_threshold, action="append", default=None,
                    help="Jaccard threshold; repeat for several (default: 0.8)")
-    p.add_argument("--num-perm", type=int_in(2, 4096), default=128)
-    p.add_argument("--ngram", type=int_in(1, 64), default=5, help="words per shingle")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--num-perm", type=int_in(2, 4096), default=128,
+                   help="MinHash permutations per signature (default 128)")
+    p.add_argument("--ngram", type=int_in(1, 64), default=5, help="words per shingle (default 5)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the MinHash permutations (default 1)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (signatures)")
     p.add_argument("--explain", metavar="DOC_ID", default=None, help="list a document's cluster")
     _add_engine(p)
@@ -158,14 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe", help="recipe name or YAML file")
     p.set_defaults(func=cmd_slice)
 
-    p = _command(sub, "recipes", help="list the shipped recipes, or print one")
-    p.add_argument("name", nargs="?", default=None)
+    p = _command(sub, "recipes", help="list the shipped recipes, or print one as written, with its comments",
+                 description="With a NAME (or a YAML path), print the recipe file as written, its rationale\n"
+                             "comments included, after checking it; the file's path goes to stderr as a YAML\n"
+                             "comment. --format json prints the resolved recipe instead.")
+    p.add_argument("name", nargs="?", default=None, metavar="NAME",
+                   help="a shipped recipe's name or a YAML file (default: list the shipped ones)")
+    _add_format(p)
     p.set_defaults(func=cmd_recipes)
 
     p = _command(sub, "explain", help="every signal of a document, and why a slice kept or dropped it")
     _add_common(p)
     p.add_argument("doc_id", help="doc_id or your external id")
     p.add_argument("--slice", default=None, help="slice name or id")
+    _add_format(p)
     p.set_defaults(func=cmd_explain)
     p = _command(sub, "run", help="the scheduled job: ingest new files, score, dedup, slice, validate, export",
                        description="Incremental and idempotent: a second run with no new input changes nothing. "
@@ -177,11 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="export the slice into this folder")
     p.add_argument("--format", action="append", choices=["parquet", "jsonl"], default=None,
                    help="export format (repeat; default parquet)")
-    p.add_argument("--text-field", default="text")
-    p.add_argument("--id-field", default=None)
-    p.add_argument("--max-doc-bytes", type=int_in(1), default=10 * 1024 * 1024)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--workers", type=int_in(1, 1024), default=None)
+    p.add_argument("--text-field", default="text", help="field holding the text (default: text)")
+    p.add_argument("--id-field", default=None, help="field holding your own document id")
+    p.add_argument("--max-doc-bytes", type=int_in(1), default=10 * 1024 * 1024,
+                   help="quarantine documents larger than this (default: 10 MB)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (MinHash signatures)")
+    p.add_argument("--workers", type=int_in(1, 1024), default=None, help="scoring processes (default: all cores)")
     p.add_argument("--no-validate", action="store_true", help="skip the Great Expectations suite")
     p.add_argument("--exit-5-when-idle", action="store_true",
                    help="exit with 5 instead of 0 when there was nothing to do")
@@ -190,14 +255,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "check", help="verify the store's invariants (nothing lost, every drop explained)")
     _add_common(p)
+    _add_format(p)
     p.set_defaults(func=cmd_check)
 
-    p = _command(sub, "export", help="write a slice's kept documents to Parquet or JSONL")
+    p = _command(sub, "export", help="write a slice's kept documents to Parquet or JSONL",
+                 description="One file '<slice id>.<format>' in --out, written under a temporary name, checked\n"
+                             "and renamed into place. --split writes one file per split instead,\n"
+                             "'<slice id>.<split>.<format>', each document's split decided by a hash of its\n"
+                             "normalized text: the same on every run and every re-export, and copies of one\n"
+                             "text always in one split, so a duplicate cannot leak from train into test.")
     _add_common(p)
     p.add_argument("slice", help="slice name or id")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--format", choices=["parquet", "jsonl"], default="parquet")
+    p.add_argument("--out", type=Path, required=True, help="the folder to write into (created if missing)")
+    p.add_argument("--format", choices=["parquet", "jsonl"], default="parquet", help="file format (default parquet)")
     p.add_argument("--redact-pii", action="store_true", help="replace e-mails, phones, IPs and card numbers")
+    p.add_argument("--split", type=split_spec, default=None, metavar="NAME=FRACTION,...",
+                   help="deterministic splits, e.g. train=0.98,val=0.01,test=0.01 (fractions > 0, summing to 1)")
     p.set_defaults(func=cmd_export)
     p = _command(sub, "train", help="train one small LM per slice at an equal token budget",
                        description="Same tokenizer, hyperparameters, seeds and token budget for every slice; "
@@ -219,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "eval", help="bits-per-byte of a trained model on any text")
     _add_common(p)
-    p.add_argument("run", help="train_run_id (see `curate train` output or the train_runs table)")
+    p.add_argument("run", help="train_run_id (`curate runs --trained` lists them)")
     p.add_argument("--val-text", type=Path, required=True, help="clean UTF-8 text to measure bits-per-byte on")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=cmd_eval)
@@ -232,23 +305,43 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--slice", default=None, help="only this slice's drop reasons (name or id)")
     p.add_argument("--html", type=Path, default=None, metavar="FILE", help="also write an offline HTML report")
+    _add_format(p, ("table", "json"))
     p.set_defaults(func=cmd_audit)
     return parser
+
+
+# `curate signals | head -1`: the reader has gone, as a Unix tool's would be killed by SIGPIPE
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
-        return int(exc.code or 0)
-    previous = _on_sigterm_raise()
-    try:
-        with safe_output():
-            return _run(args)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help and --version
+            return int(exc.code or 0)
+        previous = _on_sigterm_raise()
+        try:
+            with safe_output():
+                code = _run(args)
+                sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+                return code
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """stdout's reader closed the pipe (`| head`): stop quietly, as a Unix tool does. stdout is
+    pointed at /dev/null, so the interpreter's own flush at exit cannot complain either."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -323,47 +416,148 @@ def cmd_demo(args) -> int:
     return demo.run_demo(args.db, data, quiet=args.quiet, options=options)
 
 
+# --- reading: every command that only reads takes --format, and reads the published
+# snapshot while a job holds the store ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _reading(db: Path):
+    """A read-only connection and what it reads (store.read_view); says so on stderr when it
+    is the snapshot because a job holds the store."""
+    from curate import store
+
+    with store.read_view(db) as (con, view):
+        if view.notice:
+            print(f"curate: {view.notice}", file=sys.stderr)
+        yield con, view
+
+
+def _emit(fmt: str, keys: list[str], records: list[dict], *, key: str, table, extra: dict | None = None) -> None:
+    """Print `records` as --format says: json {**extra, key: records}, csv (keys as the header),
+    or the table `table()` returns (headers, rows)."""
+    if fmt == "json":
+        print_json({**(extra or {}), key: [{k: r.get(k) for k in keys} for r in records]})
+    elif fmt == "csv":
+        print_csv(keys, records)
+    else:
+        headers, rows = table()
+        print(format_table(headers, rows))
+
+
+def did_you_mean(name: str, known) -> str:
+    """'; did you mean 'gopher_word_count'?' for a near miss, else ''."""
+    import difflib
+
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=3)
+    if not close and len(name) >= 4:  # 'gopherr': a word of a longer name, mistyped at its end
+        close = [k for k in known if k.startswith(name[:-1])][:3]
+    if not close:
+        return ""
+    names = [repr(c) for c in close]
+    return "; did you mean " + (names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}") + "?"
+
+
+def _resolve_slice(con, name: str) -> tuple[str, str]:
+    """A slice by name or id (recipes.resolve_slice), an unknown one with the names near it."""
+    from curate import recipes, store
+    from curate.errors import UsageError
+
+    try:
+        return recipes.resolve_slice(con, name)
+    except UsageError as exc:
+        names = store.slice_names(con)
+        hint = did_you_mean(name, names)
+        if not hint:
+            raise
+        raise UsageError(f"no slice {name!r}{hint} (built: {', '.join(names)})") from exc
+
+
+def _load_recipe(name: str):
+    """recipes.load_recipe, an unknown shipped name with the names near it."""
+    from curate import recipes
+
+    if Path(name).suffix not in (".yaml", ".yml") and not Path(name).exists():
+        known = recipes.shipped_recipe_names()
+        if name not in known and did_you_mean(name, known):
+            raise recipes.RecipeError(f"unknown recipe {name!r}{did_you_mean(name, known)} "
+                                      f"(give a YAML path or one of {', '.join(known)})")
+    return recipes.load_recipe(name)
+
+
 def cmd_runs(args) -> int:
     from curate import store
 
-    with store.open_store(args.db, read_only=True) as con:
-        rows = con.execute(
-            """SELECT run_id, command, status, exit_code, strftime(started_at, '%Y-%m-%d %H:%M:%S'),
-                      round(epoch(finished_at) - epoch(started_at), 1), records_read,
-                      documents_ingested, quarantined, files_failed, coalesce(message, '')
-               FROM runs ORDER BY run_id DESC LIMIT ?""",
-            [args.limit],
-        ).fetchall()
-    print(format_table(["run", "command", "status", "exit", "started (UTC)", "secs", "read",
-                        "ingested", "quarantined", "files failed", "message"], rows))
+    with _reading(args.db) as (con, view):
+        if args.trained:
+            records = store.trained_runs(con)[: args.limit]
+        else:
+            records = store.run_history(con, args.limit)
+    extra = {"snapshot": view.as_json()}
+    if args.trained:
+        keys = ["train_run_id", "slice_name", "slice_id", "seed", "tokens", "bpb", "device", "created_at"]
+        _emit(args.output, keys, records, key="trained_runs", extra=extra, table=lambda: (
+            ["train_run_id", "slice", "seed", "tokens", "bits/byte", "device", "created (UTC)"],
+            [[r["train_run_id"], r["slice_name"], r["seed"], r["tokens"], r["bpb"], r["device"],
+              _when(r["created_at"])] for r in records]))
+        if args.output == "table" and not records:
+            print("no trained models: `curate train --slice S` trains one", file=sys.stderr)
+        return int(ExitCode.OK)
+    for r in records:
+        r["seconds"] = (None if r["finished_at"] is None or r["started_at"] is None
+                        else round((r["finished_at"] - r["started_at"]).total_seconds(), 1))
+    keys = ["run_id", "command", "status", "exit_code", "started_at", "finished_at", "seconds", "records_read",
+            "documents_ingested", "quarantined", "files_failed", "message"]
+    _emit(args.output, keys, records, key="runs", extra=extra, table=lambda: (
+        ["run", "command", "status", "exit", "started (UTC)", "secs", "read", "ingested", "quarantined",
+         "files failed", "message"],
+        [[r["run_id"], r["command"], r["status"], r["exit_code"], _when(r["started_at"]), r["seconds"],
+          r["records_read"], r["documents_ingested"], r["quarantined"], r["files_failed"], r["message"] or ""]
+         for r in records]))
     return int(ExitCode.OK)
+
+
+def _when(t) -> str:
+    return "" if t is None else f"{t:%Y-%m-%d %H:%M:%S}"
 
 
 def cmd_quarantine(args) -> int:
     from curate import store
 
-    with store.open_store(args.db, read_only=True) as con:
-        rows = con.execute(
-            """SELECT uri, record_no, error_kind, error FROM quarantine
-               ORDER BY uri, record_no LIMIT ?""",
-            [args.limit],
-        ).fetchall()
+    with _reading(args.db) as (con, view):
+        records = store.quarantined_records(con, args.limit)
         total = store.count_rows(con, "quarantine")
-    print(format_table(["file", "record", "kind", "error"], rows))
-    print(f"\n{total:,} quarantined records in all")
+    keys = ["uri", "record_no", "error_kind", "error"]
+    _emit(args.output, keys, records, key="records", extra={"snapshot": view.as_json(), "total": total},
+          table=lambda: (["file", "record", "kind", "error"], [[r[k] for k in keys] for r in records]))
+    if args.output == "table":
+        print(f"\n{total:,} quarantined records in all")
+    elif args.output == "csv" and total > len(records):
+        print(f"curate: {len(records):,} of {total:,} quarantined records (--limit)", file=sys.stderr)
     return int(ExitCode.OK)
 
 
-
 def cmd_signals(args) -> int:
-    from curate.signals import signals
+    from curate.errors import UsageError
+    from curate.signals import SIGNALS_VERSION, signals
 
-    rows = [
-        [s.name, s.family, s.version, s.dtype, _range(s.lo, s.hi), _range(s.default_min, s.default_max),
-         s.meaning, s.source]
-        for s in signals() if args.family is None or s.family == args.family
-    ]
-    print(format_table(["signal", "family", "version", "type", "range", "default keep", "meaning", "source"], rows))
+    registry = signals()
+    families = sorted({s.family for s in registry})
+    if args.family is not None and args.family not in families:
+        raise UsageError(f"unknown family {args.family!r}{did_you_mean(args.family, families)} "
+                         f"(families: {', '.join(families)})")
+    names = [s.name for s in registry]
+    for name in args.names:
+        if name not in names:
+            raise UsageError(f"unknown signal {name!r}{did_you_mean(name, names)} (`curate signals` lists them)")
+    chosen = [s for s in registry if (args.family is None or s.family == args.family)
+              and (not args.names or s.name in args.names)]
+    keys = ["name", "family", "version", "dtype", "lo", "hi", "default_min", "default_max", "meaning", "source"]
+    records = [{k: getattr(s, k) for k in keys} for s in chosen]
+    _emit(args.output, keys, records, key="signals", extra={"signals_version": SIGNALS_VERSION}, table=lambda: (
+        ["signal", "family", "version", "type", "range", "default keep", "meaning", "source"],
+        [[s.name, s.family, s.version, s.dtype, _range(s.lo, s.hi), _range(s.default_min, s.default_max),
+          s.meaning, s.source] for s in chosen]))
     return int(ExitCode.OK)
 
 
@@ -434,7 +628,7 @@ def cmd_dedup(args) -> int:
 
     thresholds = args.threshold or [0.8]
     if args.explain:
-        with store.open_store(args.db, read_only=True) as con:
+        with _reading(args.db) as (con, _view):
             for t in thresholds:
                 rows = lsh.explain(con, args.explain, t)
                 if not rows:
@@ -468,7 +662,7 @@ def cmd_slice(args) -> int:
 
     from curate import pipeline, recipes, store
 
-    recipe = recipes.load_recipe(args.recipe)
+    recipe = _load_recipe(args.recipe)
     with pipeline.recorded_run(args.db, "slice", vars_of(args)) as ctx:
         res = recipes.build_slice(ctx.con, recipe, ctx.run_id)
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
@@ -488,22 +682,107 @@ def cmd_recipes(args) -> int:
     from curate import recipes
 
     if args.name:
-        print(recipes.load_recipe(args.name).to_yaml(), end="")
-        return int(ExitCode.OK)
-    rows = []
+        return _show_recipe(args)
+    records = []
     for name in recipes.shipped_recipe_names():
         r = recipes.load_recipe(name)
-        rows.append([name, len(r.rules), r.dedup.exact, r.dedup.near_threshold, r.description])
-    print(format_table(["recipe", "rules", "exact dedup", "near threshold", "description"], rows))
+        records.append({"name": name, "rules": len(r.rules), "exact_dedup": r.dedup.exact,
+                        "near_threshold": r.dedup.near_threshold, "redact_pii": r.redact_pii,
+                        "recipe_id": r.recipe_id, "description": r.description, "path": str(_shipped_path(name))})
+    keys = ["name", "rules", "exact_dedup", "near_threshold", "redact_pii", "recipe_id", "description", "path"]
+    _emit(args.output, keys, records, key="recipes", table=lambda: (
+        ["recipe", "rules", "exact dedup", "near threshold", "description"],
+        [[r["name"], r["rules"], r["exact_dedup"], r["near_threshold"], r["description"]] for r in records]))
+    if args.output == "table":
+        print("\n`curate recipes NAME` prints one as written, with the reasons for its rules", file=sys.stderr)
+    return int(ExitCode.OK)
+
+
+def _shipped_path(name: str):
+    from importlib import resources
+
+    from curate.recipes import RECIPES_PACKAGE
+
+    return resources.files(RECIPES_PACKAGE).joinpath(f"{name}.yaml")
+
+
+def _show_recipe(args) -> int:
+    """`curate recipes NAME`: the file as written (comments and all), checked first; its path on
+    stderr as a YAML comment, so that stdout, and even stdout and stderr together, stay YAML."""
+    from curate import recipes
+    from curate.errors import UsageError
+
+    recipe = _load_recipe(args.name)
+    given = Path(args.name)
+    if given.suffix in (".yaml", ".yml") or given.exists():
+        path, text = given.resolve(), recipes.read_recipe_file(given)
+    else:
+        shipped = _shipped_path(args.name)
+        path, text = shipped, shipped.read_text(encoding="utf-8")
+    if args.output == "csv":
+        raise UsageError("a recipe is not a table: `curate recipes NAME --format json` prints it as JSON")
+    if args.output == "json":
+        print_json({"name": recipe.name, "path": str(path), "recipe_id": recipe.recipe_id,
+                    "recipe": recipe.to_dict(), "text": text})
+        return int(ExitCode.OK)
+    print(f"# {path}", file=sys.stderr)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return int(ExitCode.OK)
 
 
 def cmd_explain(args) -> int:
-    from curate import explain, store
+    from curate import explain
 
-    with store.open_store(args.db, read_only=True) as con:
-        print(explain.explain_document(con, args.doc_id, args.slice))
+    with _reading(args.db) as (con, view):
+        if args.slice:
+            _resolve_slice(con, args.slice)  # an unknown name with the names near it
+        if args.output == "table":
+            print(explain.explain_document(con, args.doc_id, args.slice))
+            return int(ExitCode.OK)
+        record = _explain_record(con, args.doc_id, args.slice)
+    if args.output == "json":
+        print_json({"snapshot": view.as_json(), **record})
+    else:
+        rows = [{"name": s["name"], "family": s["family"], "value": s["value"],
+                 **{f"rule_{k}": (s["rule"] or {}).get(k) for k in ("min", "max", "allow", "status", "failed")},
+                 "drop_reason": None if s["rule"] is None else s["rule"]["drop_reason"]}
+                for s in record["signals"]]
+        print_csv(["name", "family", "value", "rule_min", "rule_max", "rule_allow", "rule_status", "rule_failed",
+                   "drop_reason"], rows)
     return int(ExitCode.OK)
+
+
+def _explain_record(con, key: str, slice_name: str | None) -> dict:
+    """What `curate explain` shows, as data: the document, every registry signal's stored value
+    and, with a slice, each rule's bound and this document's pass or fail against it."""
+    from curate import explain, recipes, store
+    from curate.errors import UsageError
+    from curate.signals import signals
+
+    doc_id, external_id, text = explain.find_document(con, key)
+    registry = signals()
+    values = store.signal_values(con, doc_id, [s.name for s in registry]) or {}
+    rules: dict[str, dict] = {}
+    decided = None
+    if slice_name:
+        sid, name = _resolve_slice(con, slice_name)
+        got = store.decision(con, sid, doc_id)
+        if got is None:
+            raise UsageError(f"slice {sid} has no decision for {doc_id}: it was ingested after the slice "
+                             f"was built; `curate slice {name}` builds it again")
+        kept, reason = got
+        recipe = recipes.parse_recipe(store.slice_recipe_yaml(con, sid), origin=f"slice {sid}")
+        failing = explain.rule_failures(con, recipe.rules, doc_id)
+        for rule in recipe.rules:
+            failed = failing.get(rule.signal)
+            rules[rule.signal] = {
+                "min": rule.min, "max": rule.max, "allow": None if rule.allow is None else list(rule.allow),
+                "status": "not_scored" if failed is None else "fail" if failed else "ok",
+                "failed": failed or [], "drop_reason": reason in [c for _, c, _ in recipes.rule_reasons(rule)]}
+        decided = {"slice_id": sid, "name": name, "kept": kept, "reason": reason}
+    return {"doc_id": doc_id, "external_id": external_id, "text": text, "slice": decided,
+            "signals": [{"name": s.name, "family": s.family, "value": values.get(s.name), "rule": rules.get(s.name)}
+                        for s in registry]}
 
 
 def _existing(path: Path, option: str) -> Path:
@@ -519,10 +798,10 @@ def vars_of(args) -> dict:
 
 
 def cmd_run(args) -> int:
-    from curate import pipeline, recipes
+    from curate import pipeline
     from curate.ingest import IngestOptions
 
-    recipe = recipes.load_recipe(args.recipe)
+    recipe = _load_recipe(args.recipe)
     opts = IngestOptions(text_field=args.text_field, id_field=args.id_field, max_doc_bytes=args.max_doc_bytes)
     rep = pipeline.run_pipeline(
         args.db, recipe, args.input, opts=opts, out=args.out, formats=args.format or ["parquet"],
@@ -552,23 +831,40 @@ def cmd_run(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from curate import store
     from curate.invariants import check_invariants
 
-    with store.open_store(args.db, read_only=True) as con:
+    with _reading(args.db) as (con, view):
         results = check_invariants(con)
-    print(format_table(["invariant", "holds", "detail"], [[n, "yes" if ok else "NO", d] for n, ok, d in results]))
-    return int(ExitCode.OK if all(ok for _, ok, _ in results) else ExitCode.INVARIANT_BROKEN)
+    records = [{"invariant": n, "holds": bool(ok), "detail": d} for n, ok, d in results]
+    ok = all(r["holds"] for r in records)
+    _emit(args.output, ["invariant", "holds", "detail"], records, key="invariants",
+          extra={"snapshot": view.as_json(), "ok": ok},
+          table=lambda: (["invariant", "holds", "detail"],
+                         [[r["invariant"], "yes" if r["holds"] else "NO", r["detail"]] for r in records]))
+    return int(ExitCode.OK if ok else ExitCode.INVARIANT_BROKEN)
 
 
 def cmd_export(args) -> int:
-    from curate import recipes, store
-    from curate.export import export_slice
+    from curate.export import export_slice, export_splits
 
-    with store.open_store(args.db, read_only=True) as con:
-        sid, _ = recipes.resolve_slice(con, args.slice)
-        path = export_slice(con, sid, args.out, args.format, redact=args.redact_pii)
-    print(f"exported {path}")
+    with _reading(args.db) as (con, _view):
+        sid, _name = _resolve_slice(con, args.slice)
+        if args.split is None:
+            path = export_slice(con, sid, args.out, args.format, redact=args.redact_pii)
+        else:
+            parts = export_splits(con, sid, args.out, args.format, args.split, redact=args.redact_pii)
+    if args.split is None:
+        print(f"exported {path}")
+        return int(ExitCode.OK)
+    total = sum(p.documents for p in parts)
+    print(format_table(["split", "fraction", "documents", "share", "file"],
+                       [[p.name, p.fraction, p.documents, f"{p.documents / total:.2%}" if total else "-", str(p.path)]
+                        for p in parts]))
+    print(f"\nexported {total:,} documents of slice {sid} into {len(parts)} splits "
+          "(by a hash of each document's normalized text)")
+    for p in parts:
+        if not p.documents:
+            print(f"curate: split {p.name} holds no documents (the slice keeps {total:,})", file=sys.stderr)
     return int(ExitCode.OK)
 
 
@@ -596,6 +892,7 @@ def cmd_train(args) -> int:
     load_val_text(val_text, "--val-text")
     prompts = args.prompts or sample_file("prompts.jsonl")
     load_prompts(prompts, "--prompts")
+    _check_slices(args.db, args.slice)
     with pipeline.recorded_run(args.db, "train", vars_of(args)) as ctx:
         rows = train_slices(ctx.con, args.db, args.slice, plan, val_text_path=val_text, prompts_path=prompts,
                             quality_model=load_model_or_none(args.db),
@@ -608,6 +905,22 @@ def cmd_train(args) -> int:
     print()
     print(format_table(COMPARISON_HEADERS, comparison(rows)))
     return int(ExitCode.OK)
+
+
+def _check_slices(db: Path, names: list[str]) -> None:
+    """Every --slice names a built slice (an unknown one with the names near it), before the
+    writer lock is taken; a store locked now is left to the lock's own message."""
+    from curate import store
+    from curate.errors import StoreLockedError
+
+    if not Path(db).is_file():
+        return
+    try:
+        with store.open_store(db, read_only=True) as con:
+            for name in names:
+                _resolve_slice(con, name)
+    except StoreLockedError:
+        return
 
 
 def cmd_eval(args) -> int:
@@ -623,11 +936,13 @@ def cmd_eval(args) -> int:
         device = pick_device(args.device)
     except (ValueError, RuntimeError) as exc:
         raise UsageError(f"--device {args.device}: {exc}") from exc
-    with store.open_store(args.db, read_only=True) as con:
+    with _reading(args.db) as (con, _view):
         row = con.execute("SELECT checkpoint, slice_name FROM train_runs WHERE train_run_id = ?",
                           [args.run]).fetchone()
+        known = [] if row is not None else [r["train_run_id"] for r in store.trained_runs(con)]
     if row is None:
-        raise UsageError(f"no trained model {args.run!r}; `curate train` lists the ids it makes")
+        raise UsageError(f"no trained model {args.run!r}{did_you_mean(args.run, known)}; "
+                         "`curate runs --trained` lists them")
     tok = load_tokenizer()
     try:
         ckpt = load_checkpoint(row[0], device, tokenizer=tok.name)
@@ -661,9 +976,45 @@ def cmd_app(args) -> int:
 
 def cmd_audit(args) -> int:
     require_app_extra("curate audit", ("altair", "vl_convert"))
+    if args.output == "json":
+        return _audit_json(args)
     from curate.audit import run_audit
 
+    if args.slice:
+        with _reading(args.db) as (con, _view):  # an unknown name with the names near it
+            _resolve_slice(con, args.slice)
     return run_audit(args.db, args.slice, args.html)
+
+
+def _audit_json(args) -> int:
+    """The audit's sections (curate/audit.py) as one JSON document: per section its title,
+    note, columns and rows (and, where the terminal shows a summary instead, that too)."""
+    from curate import audit
+
+    with _reading(args.db) as (con, view):
+        slice_id = _resolve_slice(con, args.slice)[0] if args.slice else None
+        secs = audit.sections(con, slice_id)
+    doc = {"store": str(args.db), "snapshot": view.as_json(), "slice_id": slice_id,
+           "sections": [{"title": sec.title, "note": getattr(sec, "note", "") or "",
+                         **_frame_json(sec.table),
+                         "summary": None if getattr(sec, "text_table", None) is None
+                         else _frame_json(sec.text_table)} for sec in secs]}
+    print_json(doc)
+    if args.html is not None:
+        html_path = Path(args.html)
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        html_path.write_text(audit.to_html(secs, f"Corpus audit: {Path(args.db).name}", view.notice),
+                             encoding="utf-8")
+        print(f"wrote {html_path}", file=sys.stderr)
+    return int(ExitCode.OK)
+
+
+def _frame_json(frame) -> dict:
+    if frame is None:
+        return {"columns": [], "rows": []}
+    columns = [str(c) for c in frame.columns]
+    return {"columns": columns,
+            "rows": [dict(zip(columns, row)) for row in frame.itertuples(index=False, name=None)]}
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -229,10 +230,7 @@ def connect(path: Path | str = DEFAULT_DB, *, read_only: bool = False) -> duckdb
                              config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False})
     except duckdb.IOException as exc:
         if is_lock_error(exc):
-            raise StoreLockedError(
-                f"the store {path} is locked by another curate process "
-                "(one writer at a time); try again when it has finished"
-            ) from exc
+            raise StoreLockedError(_locked_message(path, lock_holder(path))) from exc
         raise SchemaError(f"cannot open the store {path}: {exc}") from exc
     try:
         if read_only:
@@ -250,6 +248,68 @@ def open_store(path: Path | str = DEFAULT_DB, *, read_only: bool = False) -> Ite
     con = connect(path, read_only=read_only)
     try:
         yield con
+    finally:
+        con.close()
+
+
+@dataclass(frozen=True)
+class ReadView:
+    """Which file a read-only command read: the store itself, or, while a job holds the
+    store, its published snapshot as of run `snapshot_run` (and who the job is, if known)."""
+
+    store: Path
+    path: Path
+    snapshot_run: int | None = None
+    holder: LockHolder | None = None
+
+    @property
+    def is_snapshot(self) -> bool:
+        return self.path != self.store
+
+    @property
+    def notice(self) -> str | None:
+        """What the command says on stderr when it read the snapshot."""
+        if not self.is_snapshot:
+            return None
+        job = "a job is running" + (f" ({self.holder.brief()})" if self.holder else "")
+        if self.snapshot_run is None:
+            return f"{job}; showing the last published snapshot"
+        return f"{job}; showing data as of run {self.snapshot_run} (the last published snapshot)"
+
+    def as_json(self) -> dict | None:
+        """null when the store itself was read; else the snapshot's run and the job holding the store."""
+        if not self.is_snapshot:
+            return None
+        return {"as_of_run": self.snapshot_run, "path": str(self.path),
+                "job": None if self.holder is None else self.holder.as_json()}
+
+
+@contextlib.contextmanager
+def read_view(path: Path | str = DEFAULT_DB) -> Iterator[tuple[duckdb.DuckDBPyConnection, ReadView]]:
+    """A read-only connection for a command that only reads, and which file it reads.
+
+    While another process holds the store read-write (DuckDB then lets nobody else open it),
+    this reads the snapshot the last successful `curate run` published, as the dashboard does;
+    with no snapshot the lock error stands (StoreLockedError, exit 3).
+    """
+    path = Path(path)
+    try:
+        con, view = connect(path, read_only=True), ReadView(path, path)
+    except StoreLockedError as exc:
+        snap = snapshot_path(path)
+        if not snap.is_file():
+            raise StoreLockedError(f"{exc}; no snapshot has been published yet to read meanwhile") from exc
+        try:
+            con = connect(snap, read_only=True)
+        except (SchemaError, StoreLockedError) as snap_exc:
+            raise StoreLockedError(f"{exc}; and its snapshot cannot be read: {snap_exc}") from snap_exc
+        try:
+            view = ReadView(path, snap, last_run_id(con), lock_holder(path))
+        except BaseException:
+            con.close()
+            raise
+    try:
+        yield con, view
     finally:
         con.close()
 
@@ -455,6 +515,64 @@ def last_run_id(con: duckdb.DuckDBPyConnection) -> int | None:
     return None if value is None else int(value)
 
 
+def _dicts(cur) -> list[dict]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def run_history(con: duckdb.DuckDBPyConnection, limit: int) -> list[dict]:
+    """The latest `limit` runs, newest first, with their counts (`curate runs`)."""
+    return _dicts(con.execute(
+        """SELECT run_id, command, status, exit_code, started_at, finished_at, records_read,
+                  documents_ingested, quarantined, files_failed, message
+           FROM runs ORDER BY run_id DESC LIMIT ?""", [limit]))
+
+
+def quarantined_records(con: duckdb.DuckDBPyConnection, limit: int) -> list[dict]:
+    """The first `limit` quarantined records by file and record number (`curate quarantine`)."""
+    return _dicts(con.execute(
+        "SELECT uri, record_no, error_kind, error FROM quarantine ORDER BY uri, record_no LIMIT ?", [limit]))
+
+
+def trained_runs(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Every trained model, newest first (`curate runs --trained`). Here and not in train/,
+    so that listing them imports no torch."""
+    return _dicts(con.execute(
+        """SELECT train_run_id, slice_name, slice_id, seed, tokens, bpb, device, created_at
+           FROM train_runs ORDER BY created_at DESC, train_run_id"""))
+
+
+def slice_names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The names of the built slices, sorted."""
+    return [r[0] for r in con.execute("SELECT DISTINCT name FROM slices ORDER BY 1").fetchall()]
+
+
+def signal_values(con: duckdb.DuckDBPyConnection, doc_id: str, names: Sequence[str]) -> dict | None:
+    """The document's stored values of the signals `names` that the store has; None when unscored."""
+    if not table_exists(con, "signals"):
+        return None
+    present = signal_columns(con)
+    cols = [n for n in names if n in present]
+    if not cols:
+        return None
+    row = con.execute(f"SELECT {', '.join(ident(c) for c in cols)} FROM signals WHERE doc_id = ?",
+                      [doc_id]).fetchone()
+    return None if row is None else dict(zip(cols, row))
+
+
+def decision(con: duckdb.DuckDBPyConnection, slice_id: str, doc_id: str) -> tuple[bool, str | None] | None:
+    """(kept, reason) the slice recorded for the document; None when it has no decision for it."""
+    row = con.execute("SELECT kept, reason FROM decisions WHERE slice_id = ? AND doc_id = ?",
+                      [slice_id, doc_id]).fetchone()
+    return None if row is None else (bool(row[0]), row[1])
+
+
+def slice_recipe_yaml(con: duckdb.DuckDBPyConnection, slice_id: str) -> str:
+    """The resolved recipe a slice was built from, as stored."""
+    return con.execute("SELECT r.yaml FROM slices s JOIN recipes r USING (recipe_id) WHERE s.slice_id = ?",
+                       [slice_id]).fetchone()[0]
+
+
 def ensure_signals_table(con: duckdb.DuckDBPyConnection, columns: Sequence[tuple[str, str]]) -> None:
     """Create `signals` or add the registry's new columns; names come from the registry."""
     if not table_exists(con, "signals"):
@@ -605,31 +723,125 @@ def _legacy_artifacts(p: Path) -> Path | None:
     return old
 
 
+def lock_path(path: Path | str) -> Path:
+    """'<store>.lock', the writer lock's file beside the store."""
+    return Path(str(path) + ".lock")
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds a store's writer lock, as the holder wrote it into the lock file."""
+
+    pid: int
+    command: str
+    since: datetime  # UTC, naive like every timestamp of the store
+
+    def describe(self) -> str:
+        """'pid 1234 (`curate run strict`) since 2026-12-01 11:02:03 UTC'"""
+        return f"pid {self.pid} (`{self.command}`) since {self.since:%Y-%m-%d %H:%M:%S} UTC"
+
+    def brief(self) -> str:
+        """'pid 1234, `curate run strict`, since 11:02:03 UTC' (the date when it is not today's)."""
+        when = f"{self.since:%H:%M:%S}" if self.since.date() == now().date() else f"{self.since:%Y-%m-%d %H:%M:%S}"
+        return f"pid {self.pid}, `{self.command}`, since {when} UTC"
+
+    def as_json(self) -> dict:
+        return {"pid": self.pid, "command": self.command, "since": f"{self.since:%Y-%m-%dT%H:%M:%S}Z"}
+
+
+_MAX_COMMAND_CHARS = 200
+
+
+def _this_command() -> str:
+    """This process's command line as a person typed it: `curate run strict -i 'a b/*.jsonl'`."""
+    import shlex
+    import sys
+
+    argv = list(sys.argv) or [""]
+    argv[0] = Path(argv[0]).name if argv[0] not in ("", "-c") else "python"
+    line = shlex.join(argv)
+    return line if len(line) <= _MAX_COMMAND_CHARS else line[:_MAX_COMMAND_CHARS - 1] + "…"
+
+
+def lock_holder(path: Path | str) -> LockHolder | None:
+    """The holder named in '<store>.lock', when that process is alive; else None.
+
+    The file only names the holder: the flock on it is the lock. A holder killed before it
+    could empty the file leaves its line behind; a dead pid is such a stale line and names
+    nobody (nothing here ever takes or tests the flock, so reading it can block no writer).
+    """
+    import json
+
+    try:
+        with open(lock_path(path), encoding="utf-8", errors="replace") as fh:
+            text = fh.read(4096)
+        data = json.loads(text)
+        holder = LockHolder(int(data["pid"]), str(data["command"])[:_MAX_COMMAND_CHARS],
+                            datetime.strptime(str(data["since"]), "%Y-%m-%dT%H:%M:%SZ"))
+    except (OSError, ValueError, KeyError, TypeError):  # no file, empty (released, or being written), not ours
+        return None
+    if holder.pid <= 0 or not _alive(holder.pid):
+        return None
+    return holder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _locked_message(path: Path, holder: LockHolder | None) -> str:
+    if holder is not None and holder.pid == os.getpid():
+        # this process holds the writer lock and still cannot open the file: a reader has it open
+        return (f"the store {path} is open in another process (a reader such as `curate app` holds it "
+                "for a query at a time); try again in a moment")
+    who = holder.describe() if holder is not None else "another curate process"
+    return f"the store {path} is locked by {who} (one writer at a time); try again when it has finished"
+
+
 @contextlib.contextmanager
 def writer_lock(path: Path | str) -> Iterator[None]:
     """One curate writer per store, for a whole command (not only while DuckDB holds the file).
 
     An advisory flock on '<store>.lock': a second writer fails at once instead of waiting,
-    and the lock vanishes with the process, so a killed run never leaves it stale.
+    and the lock vanishes with the process, so a killed run never leaves it stale. Once it
+    holds the flock, the holder writes its pid, command line and start time into the file
+    (emptied again on release) so that the others' lock messages can name it.
     """
     import fcntl
+    import json
 
     refuse_foreign_file(Path(path))  # before the lock file is made beside it
-    lock_path = Path(str(path) + ".lock")
+    lock_file = lock_path(path)
     try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)  # as connect() does for the store
-        fh = open(lock_path, "a+")
+        lock_file.parent.mkdir(parents=True, exist_ok=True)  # as connect() does for the store
+        fh = open(lock_file, "a+", encoding="utf-8")  # "a+": opening never empties another holder's line
     except OSError as exc:
-        raise UsageError(f"cannot use the store {path}: {exc.strerror or exc} ({lock_path.parent})") from exc
+        raise UsageError(f"cannot use the store {path}: {exc.strerror or exc} ({lock_file.parent})") from exc
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise StoreLockedError(
-                f"the store {path} is locked by another curate process (one writer at a time); "
-                "try again when it has finished"
-            ) from exc
-        yield
+            raise StoreLockedError(_locked_message(Path(path), lock_holder(path))) from exc
+        line = json.dumps({"pid": os.getpid(), "command": _this_command(), "since": f"{now():%Y-%m-%dT%H:%M:%S}Z"})
+        with contextlib.suppress(OSError):  # the name is a courtesy: the flock is the lock
+            fh.seek(0)
+            fh.truncate()
+            fh.write(line + "\n")
+            fh.flush()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fh.seek(0)
+                fh.truncate()
     finally:
         fh.close()
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -78,7 +79,7 @@ def test_writer_lock_refuses_second_writer(db, tmp_path):
         (tmp_path / "x.jsonl").write_text('{"text": "hello"}\n')
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert proc.returncode == 3
-        assert "locked by another curate process" in proc.stderr
+        assert f"locked by pid {os.getpid()} (`" in proc.stderr  # the holder, named
     # released: the same command now works
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
