@@ -25,7 +25,8 @@ EXIT_CODES_HELP = """exit codes:
   3  the store is locked by another curate process
   4  validation failed (Great Expectations)
   5  nothing to do (only with `curate run --exit-5-when-idle`)
-  6  an invariant is broken (`curate check`)"""
+  6  an invariant is broken (`curate check`)
+  141  the output was closed early (piped into `head`): nothing is wrong"""
 
 
 class CurateError(Exception):
