@@ -28,8 +28,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from curate.errors import FileFailedError, UsageError
 from curate import store
+from curate.errors import FileFailedError, UsageError
 from curate.store import now
 from curate.textnorm import text_hash
 
@@ -523,6 +523,8 @@ class _CsvOversize(Exception):
 # States of the default CSV dialect's parser, enough to find where a record ends.
 _FIELD_START, _UNQUOTED, _QUOTED, _QUOTE_IN_QUOTED, _RECORD_END = range(5)
 _UNQUOTED_STOP = re.compile(r"[,\r\n]")
+_COMMAS = re.compile(r",+")
+_QUOTES = re.compile(r'"+')
 
 
 def _csv_scan(s: str, state: int) -> int:
@@ -535,9 +537,8 @@ def _csv_scan(s: str, state: int) -> int:
             if c == '"':
                 state = _QUOTED
                 i += 1
-            elif c == ",":
-                state = _FIELD_START
-                i += 1
+            elif c == ",":  # a run of empty fields in one step
+                state, i = _FIELD_START, _COMMAS.match(s, i).end()
             elif c in "\r\n":
                 return _RECORD_END
             else:
@@ -553,7 +554,10 @@ def _csv_scan(s: str, state: int) -> int:
             j = s.find('"', i)
             if j < 0:
                 return state
-            state, i = _QUOTE_IN_QUOTED, j + 1
+            # a run of quotes in one step (a field of 100 MB of `""` is read at the speed of
+            # the rest): each pair is one literal quote, an odd one out ends the quoted part
+            k = _QUOTES.match(s, j).end()
+            state, i = (_QUOTED if (k - j) % 2 == 0 else _QUOTE_IN_QUOTED), k
     return state
 
 
@@ -805,7 +809,8 @@ class _Batcher:
                 schema=_DOC_SCHEMA,
             )
             store.register(self.con, "_ingest_docs", tbl)
-            self.con.execute("INSERT INTO documents SELECT * REPLACE (metadata::JSON AS metadata) FROM _ingest_docs")
+            self.con.execute("INSERT INTO documents BY NAME "
+                             "SELECT * REPLACE (metadata::JSON AS metadata) FROM _ingest_docs")
             self.con.unregister("_ingest_docs")
         if self.quar:
             tbl = pa.table(
@@ -821,7 +826,7 @@ class _Batcher:
                 schema=_QUAR_SCHEMA,
             )
             store.register(self.con, "_ingest_quar", tbl)
-            self.con.execute("INSERT INTO quarantine SELECT * FROM _ingest_quar")
+            self.con.execute("INSERT INTO quarantine BY NAME SELECT * FROM _ingest_quar")
             self.con.unregister("_ingest_quar")
         self.docs, self.quar, self.doc_bytes = [], [], 0
 
@@ -873,11 +878,10 @@ def ingest_file(
             raise FileFailedError(
                 f"{uri}: the file changed while it was read ({change}); none of its records were kept: "
                 f"ingest it again once it is complete")
-        con.execute(
-            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [source_id, uri, sha, fmt, before.st_size, result.records, result.documents,
-             result.quarantined, now(), run_id],
-        )
+        store.insert(con, "sources", {
+            "source_id": source_id, "uri": uri, "sha256": sha, "format": fmt, "n_bytes": before.st_size,
+            "n_records": result.records, "n_documents": result.documents, "n_quarantined": result.quarantined,
+            "ingested_at": now(), "run_id": run_id})
     except FileFailedError as exc:
         _drop_source_rows(con, source_id)
         return FileResult(uri, "failed", source_id=source_id, error=str(exc))

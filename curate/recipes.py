@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -34,8 +33,8 @@ import duckdb
 import numpy as np
 import yaml
 
-from curate.errors import UsageError
 from curate import store
+from curate.errors import UsageError
 from curate.store import RECIPE_NAME, RECIPE_NAME_RULE, best_copy_order, ident, now
 
 RECIPES_PACKAGE = "curate.recipes_shipped"
@@ -166,7 +165,9 @@ def _check_keys(root) -> dict[tuple[str, ...], int]:
     stack = [(root, ())]
     while stack:
         node, path = stack.pop()
-        if isinstance(node, yaml.SequenceNode):
+        if isinstance(node, yaml.ScalarNode):
+            _check_text(node)
+        elif isinstance(node, yaml.SequenceNode):
             stack.extend((v, path) for v in node.value)
         elif isinstance(node, yaml.MappingNode):
             first: dict[str, int] = {}
@@ -175,6 +176,7 @@ def _check_keys(root) -> dict[tuple[str, ...], int]:
                     raise _Refused(k.start_mark, "a key must be a plain name, not a list or mapping")
                 if k.tag == "tag:yaml.org,2002:merge":
                     raise _Refused(k.start_mark, "merge keys (<<) are not allowed in a recipe")
+                _check_text(k)
                 name, line = str(k.value), k.start_mark.line + 1
                 if name in first:
                     where = ".".join((*path, name))
@@ -184,6 +186,16 @@ def _check_keys(root) -> dict[tuple[str, ...], int]:
                 lines[(*path, name)] = line
                 stack.append((v, (*path, name)))
     return lines
+
+
+def _check_text(node) -> None:
+    """Refuse a scalar holding a lone surrogate (a "\\udc80" escape): it is no text, so no
+    store or SQL parameter takes it, and a recipe with one would fail only when it is used."""
+    try:
+        node.value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _Refused(node.start_mark, f"\\u{ord(node.value[exc.start]):04x} is a lone surrogate, not a "
+                                        "character; a recipe's text must be valid Unicode") from None
 
 
 def _load_yaml(text: str, origin: str) -> tuple[object, dict[tuple[str, ...], int]]:
@@ -314,7 +326,8 @@ def _parse_rule(sig, spec, path, err, line) -> Rule:
         raise err(path, f"rule for {sig.name!r} must be {{min: .., max: ..}} or {{allow: [..]}}")
     if sig.dtype == "VARCHAR":
         allow = spec.get("allow")
-        if set(spec) != {"allow"} or not isinstance(allow, list) or not allow or not all(isinstance(a, str) for a in allow):
+        well_formed = isinstance(allow, list) and allow and all(isinstance(a, str) for a in allow)
+        if set(spec) != {"allow"} or not well_formed:
             raise err(path, f"{sig.name!r} is text: use {{allow: [value, ...]}} with a non-empty list of strings")
         return Rule(sig.name, allow=tuple(allow), line=line)
     if "allow" in spec:
@@ -324,6 +337,8 @@ def _parse_rule(sig, spec, path, err, line) -> Rule:
         if v is not None and not _num(v):
             shown = v if not isinstance(v, int) or v.bit_length() < 64 else "an integer too large"
             raise err((*path, key), f"{sig.name}.{key} must be a number (finite), got {type(v).__name__} {shown!r}")
+    if lo is None and hi is None:  # stored as `{}`, which would not parse back
+        raise err(path, f"rule for {sig.name!r} has no bound: give min, max or both (null is no bound)")
     if lo is not None and hi is not None and lo > hi:
         raise err(path, f"{sig.name}: min {lo} > max {hi}")
     return Rule(sig.name, None if lo is None else float(lo), None if hi is None else float(hi), line=line)
@@ -550,14 +565,15 @@ def build_slice(con: duckdb.DuckDBPyConnection, recipe: Recipe, run_id: int | No
     try:
         with store.transaction(con):
             sid = _decide(con, recipe)
-            con.execute("INSERT OR REPLACE INTO recipes VALUES (?, ?, ?, ?)",
-                        [recipe.recipe_id, recipe.name, recipe.to_yaml(), now()])
+            store.insert(con, "recipes", {"recipe_id": recipe.recipe_id, "name": recipe.name,
+                                          "yaml": recipe.to_yaml(), "created_at": now()}, replace=True)
             stored = con.execute("SELECT count(*) FROM slices WHERE slice_id = ?", [sid]).fetchone()[0]
             if stored:  # built_at and signals_version: of its latest build; run_id: the run that wrote it
                 con.execute("UPDATE slices SET built_at = ?, signals_version = ? WHERE slice_id = ?",
                             [now(), SIGNALS_VERSION, sid])
             else:
-                con.execute(f"INSERT INTO decisions SELECT ?, doc_id, kept, reason FROM {_BUILDING}", [sid])
+                con.execute("INSERT INTO decisions BY NAME "
+                            f"SELECT ? AS slice_id, doc_id, kept, reason FROM {_BUILDING}", [sid])
                 n_docs, n_kept, kept_bytes = con.execute(
                     f"""SELECT count(*), count(*) FILTER (WHERE kept),
                                coalesce(sum(d.n_bytes) FILTER (WHERE kept), 0)
@@ -566,11 +582,10 @@ def build_slice(con: duckdb.DuckDBPyConnection, recipe: Recipe, run_id: int | No
                 total = con.execute("SELECT count(*) FROM documents").fetchone()[0]
                 if n_docs != total:
                     raise AssertionError(f"slice {sid}: {n_docs} decisions for {total} documents")
-                con.execute(
-                    "INSERT INTO slices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [sid, recipe.recipe_id, recipe.name, now(), n_docs, n_kept, n_docs - n_kept, kept_bytes,
-                     SIGNALS_VERSION, run_id, json.dumps(recipe.to_dict())],
-                )
+                store.insert(con, "slices", {
+                    "slice_id": sid, "recipe_id": recipe.recipe_id, "name": recipe.name, "built_at": now(),
+                    "n_documents": n_docs, "n_kept": n_kept, "n_dropped": n_docs - n_kept, "kept_bytes": kept_bytes,
+                    "signals_version": SIGNALS_VERSION, "run_id": run_id, "config": json.dumps(recipe.to_dict())})
             _prune_older(con, recipe.name, sid)
             n_docs, n_kept, n_dropped, kept_bytes = con.execute(
                 "SELECT n_documents, n_kept, n_dropped, kept_bytes FROM slices WHERE slice_id = ?", [sid]
@@ -613,7 +628,8 @@ def _check_signals_present(con: duckdb.DuckDBPyConnection, recipe: Recipe) -> No
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'signals'").fetchall()}
     missing = [s for s in recipe.signals_used if s not in cols]
     if missing:
-        raise UsageError(f"recipe {recipe.name!r} uses signals not yet scored: {', '.join(missing)}; run `curate score`")
+        raise UsageError(f"recipe {recipe.name!r} uses signals not yet scored: {', '.join(missing)}; "
+                         "run `curate score`")
     if "quality" in recipe.signals_used:
         has_q = con.execute("SELECT count(quality) FROM signals").fetchone()[0]
         if not has_q:
