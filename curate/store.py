@@ -21,6 +21,9 @@ from curate.errors import SchemaError, StoreLockedError, UsageError
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = Path("curate.duckdb")
+# The store keeps bytes, not tokens (no tokenizer runs before training): tokens are estimated as
+# bytes / 4, the usual rule of thumb for BPE tokenizers on English text, everywhere they are shown.
+BYTES_PER_TOKEN = 4
 # DuckDB's own default is 80% of RAM, and it keeps what it may; a bounded buffer pool makes
 # it spill to disk instead, so memory stays bounded on corpora larger than memory.
 MEMORY_LIMIT = os.environ.get("CURATE_MEMORY_LIMIT", "1GB")

@@ -39,10 +39,15 @@ def test_audit_page(monkeypatch, trained):
     assert any("calibrated fastText quality score" in c.value for c in at.caption)
 
 
+def url_problems(at) -> list[str]:
+    """The page's warnings but the audit's own (what each slice wipes out, a bulleted list)."""
+    return [w.value for w in at.warning if not w.value.startswith("- ")]
+
+
 def test_audit_opens_a_document_from_the_url(monkeypatch, trained):
     at = run_app(monkeypatch, trained, doc="5a17000000000000-000000007")
     assert any("5a17000000000000-000000007" in m.value for m in at.markdown)
-    assert not at.warning
+    assert not url_problems(at)
 
 
 def test_explorer_slider_changes_the_numbers(monkeypatch, trained):
@@ -138,7 +143,7 @@ def test_the_navigation_lists_each_page_once():
     assert len({v.URL_PATH for v in pages}) == len(pages) and all(callable(v.render) for v in pages)
     from curate.dashboard.views import page_titles
 
-    assert list(page_titles()) == ["audit", "explorer", "compare", "validation", "runs"]
+    assert list(page_titles()) == ["audit", "documents", "explorer", "compare", "validation", "runs"]
 
 
 def test_an_old_link_opens_its_page_with_its_parameters(monkeypatch, trained):
@@ -151,7 +156,7 @@ def test_an_old_link_opens_its_page_with_its_parameters(monkeypatch, trained):
     assert at.header[0].value == "Validation (Great Expectations)"
     assert at.selectbox(key="slice").value == slice_id and not at.warning
     at = run_app(monkeypatch, trained, page="audit", doc="5a17000000000000-000000007")
-    assert at.header[0].value == "Corpus audit" and not at.warning
+    assert at.header[0].value == "Corpus audit" and not url_problems(at)
     assert any("5a17000000000000-000000007" in m.value for m in at.markdown)
 
 
@@ -164,3 +169,87 @@ def test_a_read_is_keyed_by_its_module_and_name():
     assert read_name(categories) == "curate.dashboard.explorer.categories"
     with pytest.raises(TypeError, match="module-level"):
         read_name(lambda con: None)
+
+
+# --- the audit's main questions, and the same figures in the terminal and the report ------------
+
+
+def test_audit_page_terminal_and_report_agree(monkeypatch, trained, tmp_path):
+    import html
+    import io
+
+    from curate.audit import run_audit
+    from curate.dashboard import queries
+    from curate.dashboard.source import read_store
+
+    with read_store(trained) as (con, _):
+        tiles = queries.headline(con).tiles()
+        overview = queries.kept_overview(queries.kept_by_group(con))
+        tight = queries.latest_slices(con).iloc[0]["slice_id"]
+        alerts = queries.kept_alerts(queries.kept_by_group(con))
+        rules = queries.rule_drops(con, tight)
+    at = run_app(monkeypatch, trained)
+    assert [m.label for m in at.metric][:len(tiles)] == [t.label for t in tiles]  # the tiles come first
+    for t in tiles:
+        assert metric(at, t.label) == t.value
+    assert at.dataframe[0].value.reset_index(drop=True).equals(overview)
+    out = io.StringIO()
+    report = tmp_path / "audit.html"
+    run_audit(trained, None, report, out=out)
+    text, page = out.getvalue(), report.read_text()
+    assert text.index("== How dirty is this corpus ==") < text.index("== Overview ==")
+    lines = text.splitlines()
+    for t in tiles:
+        assert any(line.startswith(t.label) and f"  {t.value}  " in line for line in lines), t
+        assert (f"<td>{html.escape(t.label)}</td>\n      <td>{html.escape(t.value)}</td>\n      <td>{t.n}</td>\n"
+                f"      <td>{t.of}</td>") in page
+    for row in overview.itertuples(index=False):
+        assert any(line.startswith(row.slice) and row[1] in line and row[2] in line for line in lines)
+        assert f"<td>{row.slice}</td>\n      <td>{row[1]}</td>\n      <td>{row[2]}</td>" in page
+    assert len(alerts) == 1 and alerts[0].startswith("tight (keeps ") and "nothing of 5 of 6 languages" in alerts[0]
+    assert alerts[0] in text and html.escape(alerts[0]) in page
+    assert any("nothing of 5 of 6 languages" in w.value for w in at.warning)
+    # why tight drops: every rule with both counts, on the page as in the terminal
+    shown = next(d.value for d in at.dataframe if "drops alone" in d.value.columns)
+    assert list(shown["reason"]) == list(rules["reason"])
+    assert list(shown["drops alone"]) == list(rules["alone"])
+    first = rules.set_index("reason")["first"]
+    assert "quality_below_min" in text and f"{first['quality_below_min']:,}" in text
+
+
+def test_audit_page_shows_a_bounded_signal_with_the_recipe_bound(monkeypatch, trained):
+    at = run_app(monkeypatch, trained)
+    assert at.selectbox(key="slice").value.startswith("tight-")  # the slice that drops most
+    shown = at.selectbox(key="audit_signal").value
+    assert shown in ("quality", "gopher_dup_line_frac")  # a numeric rule of tight's recipe
+    caption = next(c.value for c in at.caption if "bounds:" in c.value)
+    assert "black, solid: the recipe of slice" in caption and ("tight min 0.5" in caption or "tight max 0.3" in caption)
+    at.selectbox(key="audit_signal").set_value("gopher_word_count").run()
+    caption = next(c.value for c in at.caption if "bounds:" in c.value)
+    assert "bounds: published default min 50; published default max 100,000." in caption
+    assert "does not bound it" in caption and "symlog" in caption
+    at.selectbox(key="slice").set_value(next(o for o in at.selectbox(key="slice").options
+                                             if o.startswith("loose-"))).run()
+    caption = next(c.value for c in at.caption if "bounds:" in c.value)
+    assert caption.endswith("bounds: published default min 50; published default max 100,000; loose min 20.")
+
+
+def test_audit_kept_table_per_source_and_in_tokens(monkeypatch, trained):
+    at = run_app(monkeypatch, trained)
+    assert at.radio(key="audit_group").options == ["languages", "sources"]
+    table = at.dataframe[1].value
+    assert table.iloc[0]["group"] in ("de", "es", "fr", "ru", "zh") and table.iloc[0]["tight"] == 0
+    at.radio(key="audit_group").set_value("source").run()
+    assert list(at.dataframe[1].value["group"]) == ["synthetic.jsonl"]
+    at.radio(key="audit_unit").set_value("tokens").run()
+    assert not at.exception
+
+
+def test_audit_page_before_any_slice(monkeypatch, tmp_path):
+    db = build_store(tmp_path / "unsliced.duckdb", 60, seed=8, slices=False)
+    at = run_app(monkeypatch, db)
+    assert "No slices built yet" in texts(at.info)
+    assert metric(at, "exact duplicates").endswith("%")
+    assert at.selectbox(key="audit_signal").value == "gopher_word_count"  # the first with a published default
+    caption = next(c.value for c in at.caption if "bounds:" in c.value)
+    assert "no recipe" not in caption and caption.endswith("published default max 100,000.")

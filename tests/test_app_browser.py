@@ -5,23 +5,20 @@ browser. Screenshots land in test-artifacts/ for a person to look at.
 """
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
 from curate import store
-from curate.dashboard.launch import serve
 from curate.dashboard.synthetic import build_store
+from tests.browser_helpers import ARTIFACTS, chromium, dashboard, new_page, require_browser, settle
 from tests.dashboard_helpers import Holder
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-PAGES = {"audit": "Corpus audit", "explorer": "Settings explorer", "compare": "Slice comparison",
-         "validation": "Validation", "runs": "Runs"}
+PAGES = {"audit": "Corpus audit", "documents": "Documents", "explorer": "Settings explorer",
+         "compare": "Slice comparison", "validation": "Validation", "runs": "Runs"}
 
 
 @pytest.fixture(scope="module")
@@ -31,38 +28,15 @@ def browser_store(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(browser_store):
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("no system Chromium: apt-get install -y chromium")
-    pytest.importorskip("playwright", reason="pip install playwright (the browser itself comes from apt)")
-    try:
-        proc, url = serve(browser_store)
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    require_browser()
+    with dashboard(browser_store) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"])
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield pg
-        browser.close()
-
-
-def _settle(page, timeout_ms: int = 30_000) -> None:
-    """Wait until the script run has finished: no running icon, no skeleton placeholders."""
-    page.wait_for_timeout(500)
-    page.wait_for_function(
-        """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"], """
-        """[data-testid="stStatusWidgetRunningManIcon"]')
-                 && !document.querySelector('[data-testid="stSkeleton"]')""", timeout=timeout_ms)
-    page.wait_for_timeout(800)  # let the Vega charts draw
+    with chromium() as browser:
+        yield new_page(browser)
 
 
 def _metric(page, label: str) -> str:
@@ -74,7 +48,7 @@ def _metric(page, label: str) -> str:
 def test_each_page_renders(server, page, name):
     page.goto(f"{server}/?page={name}")
     page.get_by_role("heading", name=PAGES[name]).first.wait_for(timeout=30_000)
-    _settle(page)
+    settle(page)
     assert page.locator('[data-testid="stException"]').count() == 0
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"app-{name}.png"), full_page=True)
@@ -86,7 +60,7 @@ def test_an_old_link_lands_at_the_page_address(server, page):
 
     page.goto(f"{server}/?page=explorer&threshold=0.8")
     page.get_by_role("heading", name="Settings explorer").first.wait_for(timeout=30_000)
-    _settle(page)
+    settle(page)
     page.wait_for_function("() => window.location.pathname === '/explorer'", timeout=30_000)
     url = urlparse(page.url)
     assert parse_qs(url.query) == {"threshold": ["0.8"]}
@@ -97,19 +71,19 @@ def test_an_old_link_lands_at_the_page_address(server, page):
 def test_each_page_opens_at_its_address(server, page, name):
     page.goto(f"{server}/{name}")
     page.get_by_role("heading", name=PAGES[name]).first.wait_for(timeout=30_000)
-    _settle(page)
+    settle(page)
     assert page.locator('[data-testid="stException"]').count() == 0
     # and the navigation menu reaches the default page, at /
     page.locator('[data-testid="stSidebarNav"] a', has_text="Corpus audit").first.click()
     page.get_by_role("heading", name="Corpus audit").first.wait_for(timeout=30_000)
-    _settle(page)
+    settle(page)
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
 def test_slider_moves_the_count(server, page):
     page.goto(f"{server}/?page=explorer")
     page.get_by_role("heading", name="Settings explorer").first.wait_for(timeout=30_000)
-    _settle(page)
+    settle(page)
     before = _metric(page, "surviving documents")
     thumb = page.locator('input[type="range"][aria-label="quality — start"]')
     thumb.focus()
@@ -120,7 +94,7 @@ def test_slider_moves_the_count(server, page):
     while after == before and time.monotonic() < deadline:
         page.wait_for_timeout(300)
         after = _metric(page, "surviving documents")
-    _settle(page)
+    settle(page)
     page.screenshot(path=str(ARTIFACTS / "app-explorer-moved.png"), full_page=True)
     assert int(after.replace(",", "")) < int(before.replace(",", ""))
     assert page.locator('[data-testid="stException"]').count() == 0
@@ -130,7 +104,7 @@ def test_a_slider_move_sees_a_changed_store(server, page, browser_store):
     """A move reruns the explorer's fragment alone; it must still notice that the store has changed."""
     page.goto(f"{server}/?page=explorer")
     page.get_by_role("heading", name="Settings explorer").first.wait_for(timeout=30_000)
-    _settle(page)
+    settle(page)
     before = int(_metric(page, "surviving documents").replace(",", ""))
     kept_id = page.locator('[data-testid="stMarkdown"]', has_text="Kept (sample)").first.locator(
         "xpath=ancestor::*[@data-testid='stVerticalBlock'][1]").locator("code").first.inner_text()
@@ -143,7 +117,7 @@ def test_a_slider_move_sees_a_changed_store(server, page, browser_store):
     for key in ("ArrowRight", "ArrowLeft"):  # away and back: the same settings as before
         thumb.focus()
         page.keyboard.press(key)
-        _settle(page)
+        settle(page)
     assert int(_metric(page, "surviving documents").replace(",", "")) == before + 1
     assert page.locator('[data-testid="stException"]').count() == 0
 
@@ -154,11 +128,11 @@ def test_a_slider_move_sees_the_job_end(server, page, browser_store):
     with Holder(browser_store, new_run=99):
         page.goto(f"{server}/?page=explorer")
         page.get_by_role("heading", name="Settings explorer").first.wait_for(timeout=30_000)
-        _settle(page)
+        settle(page)
         assert page.get_by_text("a job is running; showing data as of run").count() == 1
     thumb = page.locator('input[type="range"][aria-label="quality — start"]')
     thumb.focus()
     page.keyboard.press("ArrowRight")
-    _settle(page)
+    settle(page)
     assert page.get_by_text("a job is running").count() == 0
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -7,8 +7,8 @@ import duckdb
 import pytest
 
 from curate import store
+from curate.dashboard import charts, comparison, queries
 from curate.dashboard import params as qp
-from curate.dashboard import queries
 from curate.dashboard.explorer import (
     ExplorerFrame,
     Settings,
@@ -122,7 +122,7 @@ def test_empty_and_unscored_stores(tmp_path):
         assert f.explore(Settings()).n_documents == 0
         assert explore_reference(con, Settings()).n_documents == 0
         assert queries.languages(con).empty and queries.drop_reasons(con).empty
-        assert queries.train_results(con).empty and queries.comparison(con).empty
+        assert comparison.train_runs(con).empty
         assert queries.overview(con).documents == 0
     with store.open_store(empty) as con:
         con.execute("INSERT INTO documents VALUES ('d1', 's', 0, NULL, 'hello', 'h', 5, NULL, 1)")
@@ -217,19 +217,6 @@ def test_queries_agree_with_tables(syn):
         assert queries.document(con, "nope") is None
         assert len(queries.validation_checks(con, sid)) == 3
         assert queries.runs(con)["run_id"].tolist() == sorted(queries.runs(con)["run_id"], reverse=True)
-
-
-def test_comparison_joins_metrics_and_settings(syn):
-    with read_store(syn) as (con, _):
-        comp = queries.comparison(con)
-        runs = queries.train_results(con)
-    assert set(comp["slice"]) == {"loose", "tight"} and (comp["seeds"] == 2).all()
-    tight = comp[comp.slice == "tight"].iloc[0]
-    assert tight["near_threshold"] == 0.8 and tight["quality.min"] == 0.5
-    assert tight["bpb"] == pytest.approx(runs[runs.slice == "tight"]["bpb"].mean())
-    with read_store(syn) as (con, _):
-        gens = queries.generations_for_prompt(con, 0, [tight["slice_id"]])
-    assert len(gens) == 2 and set(gens["slice"]) == {"tight"}
 
 
 # --- highlighting ------------------------------------------------------------------------------
@@ -352,3 +339,234 @@ def test_launch_command_is_headless_and_passes_the_store(tmp_path):
     assert cmd[cmd.index("--server.headless") + 1] == "true"
     assert cmd[cmd.index("--server.port") + 1] == "8999"
     assert cmd[-2:] == ["--db", str((tmp_path / "x.duckdb").resolve())]
+
+
+# --- the audit's questions: how dirty, what each slice keeps, why it drops, the signals ---------
+
+
+def test_headline_counts_what_it_says(syn):
+    import polars as pl
+
+    from curate.signals import REGISTRY, first_failing
+
+    with read_store(syn) as (con, _):
+        h = queries.headline(con)
+        frame = pl.from_pandas(con.execute("SELECT * FROM signals").df())
+        per_signal = queries.failing_defaults(con).set_index("signal")["documents outside"]
+        hashes = [r[0] for r in con.execute("SELECT text_hash FROM documents").fetchall()]
+        near = dict(con.execute("SELECT threshold, count(*) FROM dup_clusters WHERE NOT is_representative "
+                                "GROUP BY 1").fetchall())
+    assert h.failing_default == first_failing(frame).is_not_null().sum()  # the registry's own keep-rule
+    for name, n in per_signal.items():
+        sig = REGISTRY.get(name)
+        assert n == sum(not sig.keeps(v) for v in frame[name].to_list()), name
+    assert h.exact_duplicates == len(hashes) - len(set(hashes)) == 15
+    assert dict(h.near_duplicates) == near and list(dict(h.near_duplicates)) == list(THRESHOLDS)
+    assert (h.documents, h.quarantined, h.records_read) == (300, 2, 302)
+    tiles = {t.label: t for t in h.tiles()}
+    assert tiles["exact duplicates"].value == "5.0%" and "15 of 300" in tiles["exact duplicates"].detail
+    assert tiles["quarantined records"].value == "0.7%" and "2 of 302 records" in tiles["quarantined records"].detail
+    assert tiles["near dups (J ≥ 0.7)"].value == queries.share_text(near[0.7], 300)
+
+
+def test_share_text_never_rounds_to_all_or_nothing():
+    assert [queries.share_text(n, 1000) for n in (0, 1, 5, 999, 1000)] == ["0%", "0.1%", "0.5%", "99.9%", "100%"]
+    assert queries.share_text(1, 100_000) == "<0.1%" and queries.share_text(99_999, 100_000) == ">99.9%"
+    assert queries.share_text(3, 0) == "–"
+
+
+def test_kept_by_group_adds_up_to_each_slice(syn):
+    with read_store(syn) as (con, _):
+        long = queries.kept_by_group(con)
+        built = {name: (n, kept, kb) for name, n, kept, kb in con.execute(
+            "SELECT name, n_documents, n_kept, kept_bytes FROM slices").fetchall()}
+        langs = dict(con.execute("SELECT lang, count(*) FROM signals GROUP BY 1").fetchall())
+    assert set(long["kind"]) == {"all", "language", "source"}  # no document has a URL: no domain view
+    for name, (n, kept, kept_bytes) in built.items():
+        mine = long[long.slice == name]
+        total = mine[mine.kind == "all"].iloc[0]
+        assert (total.documents, total.kept, total.kept_bytes) == (n, kept, kept_bytes)
+        for kind in ("language", "source"):
+            part = mine[mine.kind == kind]
+            assert (part.documents.sum(), part.kept.sum(), part.kept_bytes.sum()) == (n, kept, kept_bytes)
+    tight = long[(long.slice == "tight") & (long.kind == "language")].set_index("group")
+    assert dict(tight["documents"]) == langs
+    assert (tight.drop(index="en")["kept"] == 0).all() and tight.loc["en", "kept"] > 0  # allow: [en]
+    assert list(long[(long.kind == "source")]["group"].unique()) == ["synthetic.jsonl"]
+
+
+def test_a_slice_that_wipes_out_a_language_stands_out(syn):
+    with read_store(syn) as (con, _):
+        long = queries.kept_by_group(con)
+    overview = queries.kept_overview(long).set_index("slice")
+    assert list(overview.index) == ["loose", "tight"]  # the one keeping most first
+    assert overview.loc["tight", "languages ✗ / ↓"] == "5 / 0 of 6"
+    assert overview.loc["loose", "languages ✗ / ↓"] == "0 / 0 of 6"
+    assert overview.loc["tight", "worst language"].endswith(": 0% of 39")
+    alerts = queries.kept_alerts(long)
+    assert len(alerts) == 1 and alerts[0].startswith("tight (keeps 2.7%) keeps nothing of 5 of 6 languages (")
+    table = queries.kept_table(long, "language")
+    assert list(table.columns) == ["group", "documents", "≈ tokens", "loose", "tight"]
+    assert table.iloc[-1]["group"] == "en"  # the only language tight keeps comes last
+    assert (table.iloc[:-1]["tight"] == 0).all()
+    overall = queries.overall_shares(long)
+    assert queries.kept_mark(0.0, overall["tight"]) == "wiped" and queries.kept_mark(0.01, 0.5) == "low"
+    assert queries.kept_mark(0.3, 0.5) == "" and queries.kept_mark(None, 0.5) == ""
+    styled = charts.kept_styler(table, overall).to_html()
+    assert "#f4a6a6" in styled and "0.0%" in styled and ">100.0%<" in styled
+
+
+def test_domains_from_metadata_urls(tmp_path):
+    db = build_store(tmp_path / "urls.duckdb", 60, seed=5)
+    urls = ["https://www.News.example/a", "http://user@news.example:8080/b?q=1", "https://blog.example/x",
+            "ftp-like: not a url"]
+    with store.open_store(db) as con:
+        con.execute("UPDATE documents SET metadata = json_object('url', "
+                    "(?::VARCHAR[])[1 + (record_no % 4)::INTEGER]) WHERE record_no < 40", [urls])
+    with read_store(db) as (con, _):
+        long = queries.kept_by_group(con)
+    domains = long[(long.kind == "domain") & (long.slice == "loose")].set_index("group")["documents"].to_dict()
+    assert domains == {"news.example": 20, "blog.example": 10, "(no URL)": 30}
+
+
+def test_rule_drops_first_alone_and_fails(syn):
+    with read_store(syn) as (con, _):
+        for slice_id, text in con.execute("SELECT s.slice_id, r.yaml FROM slices s JOIN recipes r "
+                                          "USING (recipe_id)").fetchall():
+            rules = queries.rule_drops(con, slice_id).set_index("reason")
+            stored = dict(con.execute("SELECT reason, count(*) FROM decisions WHERE slice_id = ? AND NOT kept "
+                                      "GROUP BY 1", [slice_id]).fetchall())
+            settings = Settings.from_recipe(parse_recipe(text))
+            reference = explore_reference(con, settings)  # alone by definition: kept without that rule
+            assert {r: int(n) for r, n in rules["first"].items() if n} == stored
+            assert list(rules.index) == [s.reason for s in reference.waterfall if s.reason != "not_scored"]
+            for step in reference.waterfall:
+                if step.reason == "not_scored":
+                    continue
+                row = rules.loc[step.reason]
+                assert row["alone"] == step.alone and row["alone"] <= row["first"] <= row["fails"]
+    with read_store(syn) as (con, _):
+        tight = queries.rule_drops(con, queries.latest_slices(con).iloc[0]["slice_id"]).set_index("reason")
+        n_en_fail = con.execute("SELECT count(*) FROM signals WHERE lang <> 'en'").fetchone()[0]
+    assert {"lang_not_allowed", "quality_below_min", "near_duplicate", "exact_duplicate"} <= set(tight.index)
+    assert tight.loc["lang_not_allowed", "fails"] == tight.loc["lang_not_allowed", "first"] == n_en_fail
+    assert list(tight["family"]) == ["language", "quality", "gopher_repetition", "exact duplicates",
+                                     "near duplicates"]
+
+
+def test_grouped_reasons_keep_the_top_and_group_the_rest():
+    import pandas as pd
+
+    rules = pd.DataFrame(
+        [(f"gopher_dup_{k}gram_char_frac_above_max", "gopher_repetition", 100 - k, 1, 200) for k in range(5, 11)]
+        + [("lang_not_allowed", "language", 500, 300, 500), ("quality_below_min", "quality", 200, 50, 400),
+           ("near_duplicate", "near duplicates", 90, 90, 120), ("mojibake_count_above_max", "encoding", 3, 0, 9),
+           ("gopher_word_count_below_min", "gopher_quality", 1, 1, 4)],
+        columns=["reason", "family", "first", "alone", "fails"])
+    out = queries.grouped_reasons(rules, top=4)
+    assert list(out["label"]) == ["lang_not_allowed", "quality_below_min", "gopher_dup_5gram_char_frac_above_max",
+                                  "gopher_dup_6gram_char_frac_above_max", "gopher_repetition: 4 more rules",
+                                  "near_duplicate", "other: 2 rules"]
+    assert out["first"].sum() == rules["first"].sum() and out["alone"].sum() == rules["alone"].sum()
+    assert out.iloc[4]["first"] == 93 + 92 + 91 + 90 and pd.isna(out.iloc[4]["fails"])
+    assert queries.grouped_reasons(rules.assign(first=0)).empty
+    small = rules.assign(first=[100] * 6 + [5000, 1, 1, 1, 1])  # 1 of 5,604 each: under OTHER_SHARE
+    labels = list(queries.grouped_reasons(small, top=8)["label"])
+    assert labels[7] == "gopher_word_count_below_min"  # the last of the top 8 (ties by name)
+    assert labels[8:] == ["near_duplicate", "quality_below_min", "other: 1 rule"]  # key families are never "other"
+
+
+def test_reason_families_and_their_colours():
+    from curate.signals import REGISTRY
+
+    assert queries.reason_family("lang_not_allowed") == "language"
+    assert queries.reason_family("quality_below_min") == "quality"
+    assert queries.reason_family("gopher_dup_line_frac_above_max") == "gopher_repetition"
+    assert queries.reason_family("near_duplicate") == "near duplicates"
+    assert queries.reason_family("exact_duplicate") == "exact duplicates"
+    assert queries.reason_family("no_such_rule_below_min") == "other"
+    every = [f.name for f in REGISTRY.families] + [*queries.REASON_FAMILIES.values(), "other"]
+    colours = charts.family_colours(every)
+    assert list(colours) == every and len(set(colours.values())) == len(every)  # no colour twice
+    assert charts.family_colours(["language", "a_new_family"])["a_new_family"] not in charts.FAMILY_COLOURS.values()
+
+
+def test_drop_reason_chart_labels_every_bar(syn):
+    with read_store(syn) as (con, _):
+        grouped = queries.grouped_reasons(queries.rule_drops(con, queries.latest_slices(con).iloc[0]["slice_id"]))
+    spec = charts.drop_reasons(grouped).to_dict()
+    rows = next(iter(spec["datasets"].values()))
+    assert [r["label"] for r in rows] == list(grouped["label"])
+    assert sorted(r["key"] for r in rows) == [r["key"] for r in rows]  # the order the axis sorts by
+    assert all(r["text"].startswith(f"{r['first']:,}") and "alone" in r["text"] for r in rows)
+    colour = spec["layer"][0]["encoding"]["color"]
+    assert colour["scale"]["domain"] == list(dict.fromkeys(grouped["family"]))
+    assert colour["legend"]["labelLimit"] == 0
+
+
+def test_histogram_axis_fits_the_data(tmp_path):
+    db = build_store(tmp_path / "tail.duckdb", 400, seed=7, slices=False)
+    with store.open_store(db) as con:
+        con.execute("UPDATE signals SET gopher_word_count = 10000000 WHERE doc_id = (SELECT min(doc_id) FROM signals)")
+        con.execute("UPDATE signals SET quality = NULL WHERE doc_id = (SELECT max(doc_id) FROM signals)")
+    with read_store(db) as (con, _):
+        words = queries.histogram(con, "gopher_word_count")
+        quality = queries.histogram(con, "quality", bins=20)
+        stops = queries.histogram(con, "c4_curly_bracket_count")
+        assert queries.histogram(con, "lang") is None and queries.histogram(con, "nope") is None
+    assert words.scale == "symlog" and words.hi < 1000 and words.above >= 1  # the outlier is an edge bar
+    assert int(words.bins["documents"].sum()) == 400
+    edges = words.bins[words.bins["edge"] != ""]
+    assert set(edges["edge"]) <= {"below", "above"} and edges["documents"].sum() == words.below + words.above
+    inner = words.bins[words.bins["edge"] == ""]
+    assert (inner["bin_lo"] == inner["bin_lo"].round()).all()  # integer edges: no empty fractional bins
+    assert "99.5th percentile" in words.caption and f"{words.above:,} document" in words.caption
+    assert quality.scale == "linear" and len(quality.bins) <= 20 and quality.missing == 1
+    assert int(quality.bins["documents"].sum()) == 399 and quality.caption.endswith(" 1 document has no value.")
+    assert stops.scale == "linear" and "One bar per value" in stops.caption
+
+
+def test_histogram_draws_the_recipe_bound_beside_the_default(syn):
+    with read_store(syn) as (con, _):
+        h = queries.histogram(con, "gopher_word_count")
+    bounds = [charts.Bound("published default", "min", 50), charts.Bound("published default", "max", 100_000),
+              charts.Bound("loose", "min", 20)]
+    rows = charts.bound_rows(bounds, float(h.bins.bin_lo.min()), float(h.bins.bin_hi.max()))
+    lo, hi = float(h.bins.bin_lo.min()), float(h.bins.bin_hi.max())
+    assert lo > 50  # every synthetic document has more words than either minimum
+    assert list(rows["label"]) == ["← loose min 20", "← published default min 50", "published default max 100,000 →"]
+    assert list(rows["x"]) == [lo, lo, hi]  # beyond the axis: drawn at its edge, the label says which way
+    assert list(rows["kind"]) == ["recipe", "published default", "published default"]
+    same = charts.bound_rows([charts.Bound("published default", "max", 0.3), charts.Bound("strict", "max", 0.3)], 0, 1)
+    assert list(same["label"]) == ["published default = strict max 0.3"] and same.iloc[0]["kind"] == "recipe"
+    spec = charts.histogram(h, bounds).to_dict()
+    texts = [r.get("label") for d in spec["datasets"].values() for r in d if "label" in r]
+    assert "← loose min 20" in texts and "published default max 100,000 →" in texts
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["type"] == "symlog"
+
+
+def test_waterfall_counts_what_only_one_rule_drops(frame):
+    settings = Settings((Rule("lang", allow=("en",)), Rule("quality", 0.5, None)), exact_dedup=True,
+                        near_threshold=0.8)
+    out = frame.explore(settings)
+    assert all(s.alone <= s.dropped for s in out.waterfall)
+    lone = frame.explore(Settings((Rule("quality", 0.5, None),)))
+    step = next(s for s in lone.waterfall if s.reason == "quality_below_min")
+    assert step.alone == step.dropped > 0  # one rule: it drops every document alone
+    rows = charts.waterfall_data(out)
+    dropped = rows[rows.kind == "dropped"].set_index("step")
+    assert dropped.loc["lang_not_allowed", "label"].endswith(
+        f"· {next(s.alone for s in out.waterfall if s.reason == 'lang_not_allowed'):,} only this rule")
+
+
+def test_the_audit_reads_answer_on_an_empty_store(tmp_path):
+    empty = tmp_path / "empty.duckdb"
+    store.connect(empty).close()
+    with read_store(empty) as (con, _):
+        h = queries.headline(con)
+        assert (h.documents, h.failing_default, h.exact_duplicates, h.near_duplicates) == (0, 0, 0, ())
+        assert [t.value for t in h.tiles()] == ["–", "–", "–", "–"]
+        assert queries.kept_by_group(con).empty and queries.kept_overview(queries.kept_by_group(con)).empty
+        assert queries.kept_alerts(queries.kept_by_group(con)) == []
+        assert queries.rule_drops(con, "nope").empty and queries.rule_drops_all(con).empty
+        assert queries.histogram(con, "quality") is None and queries.failing_defaults(con).empty

@@ -18,9 +18,8 @@ import duckdb
 
 from curate import store
 from curate.recipes import DedupSetting, Recipe, Rule, compile_decisions, parse_recipe, reason_case, rule_reasons
-from curate.store import ident, table_exists
+from curate.store import BYTES_PER_TOKEN, ident, table_exists
 
-BYTES_PER_TOKEN = 4
 RECIPE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 DUP_REASONS = ("exact_duplicate", "near_duplicate")
 EXCERPT_CHARS = 300
@@ -60,6 +59,7 @@ class Step:
     dropped: int
     dropped_bytes: int
     remaining: int  # documents still kept after this step
+    alone: int = 0  # documents no other rule of the settings drops: kept without this one
 
 
 @dataclass(frozen=True)
@@ -92,26 +92,53 @@ def explore_reference(con: duckdb.DuckDBPyConnection, settings: Settings) -> Out
         return Outcome(0, 0, 0, 0)
     if not table_exists(con, "signals"):
         n, b = con.execute("SELECT count(*), coalesce(sum(n_bytes), 0) FROM documents").fetchone()
-        return _outcome({"not_scored": (int(n), int(b))} if n else {}, settings)
+        return _outcome({"not_scored": (int(n), int(b), int(n))} if n else {}, settings)
     sql, params = compile_decisions(settings.to_recipe())
     rows = con.execute(
         f"SELECT q.reason, count(*), coalesce(sum(d.n_bytes), 0) FROM ({sql}) q "
         "JOIN documents d ON d.doc_id = q.doc_id GROUP BY ALL",
         params,
     ).fetchall()
-    return _outcome({r: (int(n), int(b)) for r, n, b in rows}, settings)
+    alone = _alone_reference(con, settings, sql, params)
+    return _outcome({r: (int(n), int(b), alone.get(r, 0)) for r, n, b in rows}, settings)
 
 
-def _outcome(by_reason: dict[str | None, tuple[int, int]], settings: Settings) -> Outcome:
-    n_docs = sum(n for n, _ in by_reason.values())
-    total_bytes = sum(b for _, b in by_reason.values())
-    n_kept, kept_bytes = by_reason.get(None, (0, 0))
+def _without(settings: Settings, code: str) -> Settings:
+    """The settings less the rule (or dedup step) that gives drop reason `code`."""
+    if code == "exact_duplicate":
+        return Settings(settings.rules, False, settings.near_threshold)
+    if code == "near_duplicate":
+        return Settings(settings.rules, settings.exact_dedup, None)
+    rules = tuple(r for r in settings.rules if code not in [c for _, c, _ in rule_reasons(r)])
+    return Settings(rules, settings.exact_dedup, settings.near_threshold)
+
+
+def _alone_reference(con: duckdb.DuckDBPyConnection, settings: Settings, sql: str, params: list) -> dict[str, int]:
+    """Per reason, the documents it drops alone, by definition: dropped for it by the settings, kept by
+    the same settings without its rule (one `compile_decisions` per rule; a document not scored has
+    no other rule to blame)."""
+    out: dict[str, int] = {}
+    for code in settings.reason_order():
+        if code == "not_scored":
+            out[code] = con.execute(f"SELECT count(*) FROM ({sql}) WHERE reason = 'not_scored'", params).fetchone()[0]
+            continue
+        other_sql, other_params = compile_decisions(_without(settings, code).to_recipe())
+        out[code] = con.execute(
+            f"SELECT count(*) FROM ({sql}) f JOIN ({other_sql}) w ON w.doc_id = f.doc_id "
+            "WHERE f.reason = ? AND w.reason IS NULL", [*params, *other_params, code]).fetchone()[0]
+    return out
+
+
+def _outcome(by_reason: dict[str | None, tuple[int, int, int]], settings: Settings) -> Outcome:
+    n_docs = sum(n for n, _, _ in by_reason.values())
+    total_bytes = sum(b for _, b, _ in by_reason.values())
+    n_kept, kept_bytes, _ = by_reason.get(None, (0, 0, 0))
     remaining = n_docs
     steps = []
     for code in settings.reason_order():
-        n, b = by_reason.get(code, (0, 0))
+        n, b, alone = by_reason.get(code, (0, 0, 0))
         remaining -= n
-        steps.append(Step(code, n, b, remaining))
+        steps.append(Step(code, n, b, remaining, alone))
     return Outcome(n_docs, total_bytes, n_kept, kept_bytes, tuple(steps))
 
 
@@ -192,14 +219,31 @@ class ExplorerFrame:
         dup_sql = "CASE " + " ".join(dup_whens) + " ELSE NULL END" if dup_whens else "NULL"
         return f"CASE WHEN NOT s.scored THEN 'not_scored' ELSE coalesce({case_sql}, {dup_sql}) END", params
 
+    def _failing_sql(self, settings: Settings) -> tuple[str, list]:
+        """How many of the settings' rules (and dedup steps) a document fails; 1 for one not scored."""
+        terms, params = [], []
+        for rule in settings.rules:
+            for cond, _, values in rule_reasons(rule):
+                terms.append(f"coalesce({cond}, false)::INTEGER")
+                params.extend(values)
+        if settings.exact_dedup:
+            terms.append("(s.copy_rank > 1)::INTEGER")
+        if settings.near_threshold is not None:
+            terms.append(f"s.near_dup_{self.thresholds.index(settings.near_threshold)}::INTEGER")
+        return f"CASE WHEN NOT s.scored THEN 1 ELSE {' + '.join(terms) or '0'} END", params
+
     def explore(self, settings: Settings) -> Outcome:
+        """Counts per first failing reason; `alone` per reason: of its documents, those failing no
+        other rule (a document failing one rule only has that rule for its first)."""
         if self._empty:
             return Outcome(0, 0, 0, 0)
         reason, params = self._reason_sql(settings)
+        failing, failing_params = self._failing_sql(settings)
         rows = self._mem.cursor().execute(
-            f"SELECT {reason} AS reason, count(*), coalesce(sum(s.n_bytes), 0) FROM frame s GROUP BY ALL", params
+            f"SELECT {reason} AS reason, count(*), coalesce(sum(s.n_bytes), 0), "
+            f"count(*) FILTER (WHERE {failing} = 1) FROM frame s GROUP BY ALL", [*params, *failing_params]
         ).fetchall()
-        return _outcome({r: (int(n), int(b)) for r, n, b in rows}, settings)
+        return _outcome({r: (int(n), int(b), int(a)) for r, n, b, a in rows}, settings)
 
     def pick(self, settings: Settings, *, kept: bool, limit: int = 5,
              reason: str | None = None) -> list[tuple[str, str | None, str]]:

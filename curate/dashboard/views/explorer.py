@@ -135,8 +135,11 @@ def _explorer(s: Store, p: qp.Params) -> None:
                    f"({out.kept_tokens / out.total_tokens:.1%})" if out.total_tokens else "nothing to keep")
         st.vega_lite_chart(charts.waterfall_data(out), charts.waterfall_spec(), width="stretch")
         with st.expander("waterfall as a table"):
-            st.dataframe([{"reason": w.reason, "dropped": w.dropped, "dropped ≈ tokens": w.dropped_bytes // 4,
-                           "left after": w.remaining} for w in out.waterfall], hide_index=True, key="ex_waterfall")
+            st.dataframe([{"reason": w.reason, "dropped": w.dropped, "drops only this rule": w.alone,
+                           "dropped ≈ tokens": w.dropped_bytes // 4, "left after": w.remaining}
+                          for w in out.waterfall], hide_index=True, key="ex_waterfall")
+        st.caption("dropped: documents this rule was the first to fail, in the recipe's order; drops only this "
+                   "rule: those no other rule fails, which the settings would keep without it.")
         kept_col, dropped_col = st.columns(2)
         for col, kept in ((kept_col, True), (dropped_col, False)):
             picked = frame.pick(settings, kept=kept, limit=5)
