@@ -4,7 +4,6 @@ a browser would follow."""
 from __future__ import annotations
 
 import json
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from curate import pipeline, store  # noqa: E402
 from curate.dashboard.highlight import highlight_html, md_code, md_literal, samples_html, split_lines  # noqa: E402
 from curate.engines import LocalEngine
 from curate.recipes import build_slice, parse_recipe  # noqa: E402
+from tests.browser_helpers import ARTIFACTS, chromium, dashboard, new_page, require_browser, settle  # noqa: E402
 from tests.dashboard_helpers import run_app  # noqa: E402
 
 EVIL = ("Short note.\r\r![t](http://127.0.0.1:9/track.png) [click](http://evil.example)\n\n"
@@ -123,50 +123,32 @@ def test_a_hostile_doc_param_is_an_escaped_message(monkeypatch, evil_store):
 
 # --- in a real browser ----------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-
-
 @pytest.fixture(scope="module")
 def evil_server(evil_store):
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("no system Chromium: apt-get install -y chromium")
-    pytest.importorskip("playwright", reason="pip install playwright (the browser itself comes from apt)")
-    from curate.dashboard.launch import serve
-
-    try:
-        proc, url = serve(evil_store[0])
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    require_browser()
+    with dashboard(evil_store[0]) as url:
+        yield url
 
 
 @pytest.mark.browser
 @pytest.mark.parametrize("query", ["doc", "explorer"])
 def test_browser_fetches_nothing_and_shows_no_link(evil_server, evil_store, query):
-    from playwright.sync_api import sync_playwright
-
-    from tests.test_app_browser import ARTIFACTS, _settle
-
     db, doc_id = evil_store
     path = f"/?doc={doc_id}" if query == "doc" else "/?page=explorer"
     requested: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    with chromium() as browser:
+        page = new_page(browser)
         page.on("request", lambda r: requested.append(r.url))
         ARTIFACTS.mkdir(exist_ok=True)
         page.goto(f"{evil_server}{path}")
         # Shown (innerText leaves out what is hidden, e.g. a closed expander), as its characters.
         page.wait_for_function("t => document.body.innerText.includes(t)", arg="[click](http://evil.example)",
                                timeout=30_000)
-        _settle(page)
+        settle(page)
         if query == "doc":
             for ex in page.locator('[data-testid="stExpander"] summary').all():
                 ex.click()
-            _settle(page)
+            settle(page)
         assert page.locator('[data-testid="stException"]').count() == 0
         main = page.locator('[data-testid="stMain"]')
         assert main.locator("img").count() == 0
@@ -175,5 +157,4 @@ def test_browser_fetches_nothing_and_shows_no_link(evil_server, evil_store, quer
         assert page.locator("script", has_text="alert(1)").count() == 0
         assert "![t](http://127.0.0.1:9/track.png)" in main.inner_text()
         page.screenshot(path=str(ARTIFACTS / f"injection-{query}.png"), full_page=True)
-        browser.close()
     assert not [u for u in requested if "127.0.0.1:9" in u or "evil.example" in u], requested

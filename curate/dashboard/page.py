@@ -23,9 +23,10 @@ from types import ModuleType
 import streamlit as st
 
 from curate.dashboard import params as qp
+from curate.dashboard.documents import resolve_document, resolve_slice_key
 from curate.dashboard.explorer import dup_thresholds
 from curate.dashboard.highlight import md_code
-from curate.dashboard.queries import document, slices
+from curate.dashboard.queries import slices
 from curate.dashboard.reads import PROBE_TTL_S, Store, _probe, store_path  # noqa: F401  (tests and bench use them)
 from curate.dashboard.source import StoreUnavailable
 from curate.dashboard.views import PAGES, page_titles
@@ -43,9 +44,13 @@ def show(view: ModuleType, db: Path) -> None:
         return
     if s.view.notice:
         st.warning(s.view.notice)
-    p = qp.parse(raw, slices=list(s.read(slices)["slice_id"]), thresholds=s.read(dup_thresholds),
-                 doc_exists=lambda d: s.read(document, d) is not None,
-                 pages=page_titles())
+    built = list(s.read(slices)["slice_id"])
+    # A slice id the page itself put in the URL is checked against the list read already: a
+    # rerun that sets ?slice= must not open the store again (while a job holds it, that read
+    # would show the job's notice before the probe expires).
+    p = qp.parse(raw, slices=built, thresholds=s.read(dup_thresholds),
+                 resolve_slice=lambda key: key if key in built else s.read(resolve_slice_key, key),
+                 resolve_doc=lambda key: s.read(resolve_document, key), pages=page_titles())
     for problem in p.problems:
         st.warning(problem)
     try:
