@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from curate import store
+from curate.comparison import BY_KEY, Run, judge, pick_baseline, unigram_bpb_of_ids
 from curate.errors import UsageError
 from curate.recipes import evaluate_frame, load_recipe, resolve_slice
 from train.evaluate import generate_samples, generation_metrics, memorization_rate, split_document
@@ -202,6 +203,9 @@ def train_slices(
             raise UsageError(f"slice {slice_id} keeps no documents: nothing to train on")
         targets.append((slice_id, slice_name, n_kept))
     tokenizer = load_tokenizer()
+    # the best a unigram model of the validation text could do: below it a model has learned
+    # nothing but token frequencies (curate/comparison.py judges "too small" by it)
+    unigram_bpb = unigram_bpb_of_ids(tokenizer.encode(val_text), len(val_text.encode("utf-8")))
     probes = memorization_probes(con, prompts, tokenizer)
     gen_prompts = [p["prompt"] for p in prompts]
     quality_fn = quality_model.predict_proba if quality_model is not None else None
@@ -224,6 +228,7 @@ def train_slices(
             )
             metrics["memorization_probes"] = len(probes)
             metrics["epochs_over_data"] = res.epochs_over_data
+            metrics["unigram_bpb"] = unigram_bpb
             q = quality_fn(samples) if quality_fn and samples else None
             with store.transaction(con):
                 if prompts_path:
@@ -243,44 +248,63 @@ def train_slices(
                         "train_run_id": run_id, "prompt_no": i, "kind": p.get("kind"), "prompt": p["prompt"],
                         "sample": s, "quality": None if q is None else float(q[i]), "junk": flags[i]})
             rows.append({"train_run_id": run_id, "slice": slice_name, "slice_id": slice_id, "seed": seed,
-                         "documents": n_kept, "tokens": res.tokens_seen, "bpb": res.val_bpb,
+                         "documents": n_kept, "tokens": res.tokens_seen, "bpb": res.val_bpb, "n_params": res.n_params,
                          "tokens_per_s": res.tokens_per_s, "device": res.device, "mfu": res.mfu, **metrics})
     return rows
 
 
 def comparison(rows: list[dict]) -> list[list]:
-    """slice -> documents, tokens, bpb mean ± spread over seeds, generation metrics (means)."""
+    """slice -> documents, tokens, seeds, epochs, bits/byte mean ± sd, its difference to `raw` with the
+    95% interval over seeds and the verdict in words, generation metrics (means).
+
+    The statistics and the verdicts are curate/comparison.py's, as the dashboard's are, so the
+    two say the same thing. A row may carry `n_params` and `unigram_bpb` (the too-small-to-judge checks
+    that need them are skipped without).
+    """
     by_slice: dict[str, list[dict]] = {}
     for r in rows:
         by_slice.setdefault(r["slice"], []).append(r)
+    runs = [Run(r["slice"], r["seed"], r.get("tokens"), r.get("n_params"), {k: r.get(k) for k in BY_KEY})
+            for r in rows]
+    baseline, _ = pick_baseline({name: rs[0].get("documents") for name, rs in by_slice.items()}) if rows else ("", None)
+    unigram = next((r["unigram_bpb"] for r in rows if r.get("unigram_bpb")), None)
+    bpb_vs = {j.slice: j for j in judge(runs, baseline, metrics=("bpb",), unigram_bpb=unigram)}
     out = []
     for name, rs in by_slice.items():
         bpbs = [r["bpb"] for r in rs if r["bpb"] is not None]
-        spread = statistics.pstdev(bpbs) if len(bpbs) > 1 else 0.0
+        spread = statistics.stdev(bpbs) if len(bpbs) > 1 else None
 
         def mean(key: str, rs=rs):
             vals = [r[key] for r in rs if r.get(key) is not None]
             return round(statistics.fmean(vals), 4) if vals else None
 
+        j = bpb_vs.get(name)
+        d = j.difference if j else None
+        if name == baseline:
+            vs, verdict = "-", f"baseline ({baseline})"
+        elif d is None:
+            vs, verdict = "-", "not measured"
+        else:
+            vs = f"{d.diff:+.4f}" + ("" if d.half_width is None else f" ± {d.half_width:.4f}")
+            verdict = j.verdict
         out.append([
-            name, rs[0]["documents"], rs[0]["tokens"], len(rs),
-            f"{statistics.fmean(bpbs):.4f} ± {spread:.4f}" if bpbs else "-",
-            mean("epochs_over_data"), mean("quality_mean"), mean("junk_rate"), mean("repetition_4gram"),
-            mean("distinct_2"), mean("memorization"),
+            name, rs[0]["documents"], rs[0]["tokens"], len(rs), mean("epochs_over_data"),
+            "-" if not bpbs else f"{statistics.fmean(bpbs):.4f}" + ("" if spread is None else f" ± {spread:.4f}"),
+            vs, verdict, mean("quality_mean"), mean("junk_rate"), mean("repetition_4gram"), mean("memorization"),
         ])
     return out
 
 
-COMPARISON_HEADERS = ["slice", "documents", "tokens trained", "seeds", "bits/byte (mean ± sd)", "epochs",
-                      "gen. quality", "gen. junk rate", "repetition", "distinct-2", "memorization"]
+COMPARISON_HEADERS = ["slice", "documents", "tokens trained", "seeds", "epochs", "bits/byte (mean ± sd)",
+                      "vs baseline (95%)", "verdict", "gen. quality", "gen. junk rate", "repetition", "memorization"]
 
 
 def train_rows_from_store(con: duckdb.DuckDBPyConnection) -> list[dict]:
     rows = []
-    for run_id, slice_id, name, seed, tokens, bpb, metrics, n_kept in con.execute(
-        """SELECT t.train_run_id, t.slice_id, t.slice_name, t.seed, t.tokens, t.bpb, t.metrics, s.n_kept
+    for run_id, slice_id, name, seed, tokens, bpb, n_params, metrics, n_kept in con.execute(
+        """SELECT t.train_run_id, t.slice_id, t.slice_name, t.seed, t.tokens, t.bpb, t.n_params, t.metrics, s.n_kept
            FROM train_runs t LEFT JOIN slices s USING (slice_id) ORDER BY t.slice_name, t.seed"""
     ).fetchall():
-        rows.append({"train_run_id": run_id, "slice": name, "slice_id": slice_id, "seed": seed,
-                     "documents": n_kept, "tokens": tokens, "bpb": bpb, **json.loads(metrics or "{}")})
+        rows.append({"train_run_id": run_id, "slice": name, "slice_id": slice_id, "seed": seed, "documents": n_kept,
+                     "tokens": tokens, "bpb": bpb, "n_params": n_params, **json.loads(metrics or "{}")})
     return rows
