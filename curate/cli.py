@@ -825,6 +825,8 @@ def cmd_run(args) -> int:
         v = rep.validation
         print(f"validation: {'passed' if v.success else 'FAILED'} "
               f"({', '.join(v.failed_checks()) or 'all checks hold'}); Data Docs: {v.docs_path or 'not written'}")
+        for message in v.failure_messages():  # what moved, by how much, against which bound
+            print(f"  failed: {message}")
     for p in rep.exports:
         print(f"exported {p}")
     return rep.exit_code

@@ -14,11 +14,15 @@ pytest.importorskip("great_expectations", reason="great_expectations not install
 
 from curate.errors import ExitCode, UsageError  # noqa: E402
 from curate.validate import (  # noqa: E402
+    DEFAULT_MIN_DOCUMENTS,
+    DEFAULT_MIN_TOKENS,
+    History,
     SuiteSpec,
     ValidationOutcome,
     build_suite,
     load_suite_spec,
     save_suite_spec,
+    slice_profile,
     suite_spec_from_recipe,
     validate_slice,
 )
@@ -310,3 +314,280 @@ def test_curate_run_stores_the_validation_when_data_docs_cannot_be_written(tmp_p
         rows = con.execute("SELECT success, docs_path, result_json FROM validations").fetchall()
     assert len(rows) == 1 and rows[0][0] is True and rows[0][1] is None
     assert "Data Docs not written" in json.loads(rows[0][2])["data_docs_error"]
+
+
+# --- floors and drift against the last validated run -----------------------------------------
+
+
+def corpus(n: int = 600, de_share: float = 0.3, words: int = 300, seed: int = 0) -> pd.DataFrame:
+    """A slice of `n` documents: English and German, word counts around `words`, quality 0.4-1."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n_de = round(n * de_share)
+    counts = rng.integers(words // 2, words * 2, size=n)
+    return pd.DataFrame({
+        "doc_id": [f"d{i}" for i in range(n)],
+        "text": [f"Document {i} text." for i in range(n)],
+        "lang": ["de"] * n_de + ["en"] * (n - n_de),
+        "quality": rng.uniform(0.4, 1.0, size=n),
+        "is_duplicate": [False] * n,
+        "n_bytes": counts * 6,
+        "gopher_word_count": counts,
+    })
+
+
+DRIFT = SuiteSpec(name="nightly", allowed_langs=("en", "de"), min_allowed_lang_share=1.0, min_tokens=1000)
+
+
+def history_of(frame: pd.DataFrame, n_documents: int, spec: SuiteSpec = DRIFT) -> History:
+    """What validate_in_store would pass after `frame` passed: its profile as the reference."""
+    prepared = frame.assign(lang=frame["lang"].fillna("<null>"))
+    return History(n_documents, slice_profile(prepared, n_documents, spec.quantiles()), "run 7 (slice nightly-abc)")
+
+
+def drift_rows(outcome: ValidationOutcome) -> dict[str, dict]:
+    return {r["check"]: r for r in outcome.results if "drift" in r["check"]}
+
+
+def test_generated_suite_adds_floors_and_drift_checks_the_recipe_cannot_promise(tmp_path):
+    recipe = {"name": "en-hq", "filters": {"lang": {"allow": ["en"]}, "quality": {"min": 0.4}}}
+    demo_sized = suite_spec_from_recipe(recipe, first_slice=(578, 357_000))
+    assert (demo_sized.min_documents, demo_sized.min_tokens) == (DEFAULT_MIN_DOCUMENTS, DEFAULT_MIN_TOKENS)
+    small = suite_spec_from_recipe(recipe, first_slice=(20, 2_500))
+    assert (small.min_documents, small.min_tokens) == (10, 1_250)  # half of a first try on a few files
+    assert demo_sized.max_kept_share_drift == 0.05 and demo_sized.max_lang_share_drift == 0.05
+    assert demo_sized.quantiles() == {"gopher_word_count": (0.1, 0.5, 0.9), "quality": (0.1, 0.5)}
+    # every bound is a key of the suite file, editable like the rest
+    saved = json.loads(save_suite_spec(demo_sized, tmp_path / "en-hq.json").read_text())
+    assert saved["drift_quantiles"] == {"gopher_word_count": [0.1, 0.5, 0.9], "quality": [0.1, 0.5]}
+    assert saved["min_tokens"] == 50_000 and saved["drift_min_documents"] == 500
+    saved["drift_quantiles"] = {"gopher_word_count": [0.5]}
+    saved["max_lang_share_drift"] = None
+    (tmp_path / "edited.json").write_text(json.dumps(saved))
+    edited = load_suite_spec(tmp_path / "edited.json")
+    assert edited.quantiles() == {"gopher_word_count": (0.5,)} and edited.max_lang_share_drift is None
+    # the suite built for a slice with a reference holds the new expectations
+    frame = corpus()
+    profile = slice_profile(frame, 1000, DRIFT.quantiles())
+    suite = build_suite(DRIFT, set(frame.columns) | {"tokens"}, history_of(frame, 1000), profile)
+    checks = {e.meta["check"] for e in suite.expectations}
+    assert {"min_tokens", "kept_share_drift", "lang_share_drift:en", "lang_share_drift:de",
+            "gopher_word_count_q50_drift", "quality_q10_drift"} <= checks
+
+
+def test_first_run_records_drift_as_skipped_with_the_reason():
+    outcome = validate_slice(corpus(), DRIFT, history=History(1000, None, "first validated run of recipe 'nightly'"))
+    assert outcome.success is True
+    drift = drift_rows(outcome)
+    assert set(drift) == {"kept_share_drift", "lang_share_drift", "gopher_word_count_q10_drift",
+                          "gopher_word_count_q50_drift", "gopher_word_count_q90_drift", "quality_q10_drift",
+                          "quality_q50_drift"}
+    assert all(r["success"] is None and "first validated run" in r["skipped"] for r in drift.values())
+    assert row(outcome, "min_tokens")["success"] is True
+
+
+def test_an_unchanged_slice_passes_every_drift_check():
+    frame = corpus()
+    outcome = validate_slice(corpus(seed=1), DRIFT, history=history_of(frame, 1000))
+    drift = drift_rows(outcome)
+    assert outcome.success is True, outcome.failure_messages()
+    assert drift["kept_share_drift"]["observed_value"] == pytest.approx(0.6)
+    assert drift["lang_share_drift:de"]["observed_value"] == pytest.approx(0.3)
+    assert "25.0% – 35.0%" in drift["lang_share_drift:de"]["bound"]  # last run 30% +- 5 points
+    assert 0.4 <= drift["gopher_word_count_q50_drift"]["observed_value"] <= 0.6
+
+
+def test_a_drifted_language_mix_fails_and_names_the_language():
+    outcome = validate_slice(corpus(de_share=0.55), DRIFT, history=history_of(corpus(), 1000))
+    assert outcome.success is False
+    assert {"lang_share_drift:de", "lang_share_drift:en"} <= set(outcome.failed_checks())
+    (de,) = [m for m in outcome.failure_messages() if m.startswith("lang_share_drift:de")]
+    assert "'de'" in de and "55.0%" in de and "25.0% – 35.0%" in de  # observed, and the bound around 30%
+    assert row(outcome, "kept_share_drift")["success"] is True  # as many kept as before
+
+
+def test_a_kept_share_that_moved_fails():
+    outcome = validate_slice(corpus(), DRIFT, history=history_of(corpus(), 1000))  # kept 600 of 1000
+    assert row(outcome, "kept_share_drift")["success"] is True
+    shrunk = validate_slice(corpus(), DRIFT, history=History(1500, history_of(corpus(), 1000).previous, "run 7"))
+    assert shrunk.failed_checks() == ["kept_share_drift"]  # 600 of 1500 = 40%, was 60% +- 5
+    assert row(shrunk, "kept_share_drift")["observed"] == "40.0%"
+    assert "55.0% – 65.0%" in row(shrunk, "kept_share_drift")["bound"]
+
+
+def test_a_shifted_signal_distribution_fails_its_quantile_bands():
+    outcome = validate_slice(corpus(words=600), DRIFT, history=history_of(corpus(words=300), 1000))
+    failed = set(outcome.failed_checks())
+    assert {"gopher_word_count_q10_drift", "gopher_word_count_q50_drift", "gopher_word_count_q90_drift"} <= failed
+    assert not failed & {"quality_q10_drift", "quality_q50_drift"}  # quality did not move
+    median = row(outcome, "gopher_word_count_q50_drift")
+    assert median["observed_value"] < 0.2  # most documents are now above last run's median
+    assert "median now" in median["observed"]
+
+
+def test_quantile_bands_count_ties_half():
+    """A signal with one value everywhere (all zeros) compares equal to itself, not 0% vs 100%."""
+    frame = corpus().assign(quality=0.0)
+    outcome = validate_slice(frame, DRIFT, history=history_of(frame, 1000))
+    assert row(outcome, "quality_q10_drift")["success"] is True
+    assert row(outcome, "quality_q10_drift")["observed_value"] == pytest.approx(0.5)
+
+
+def test_small_slices_skip_drift_instead_of_judging_noise():
+    small = corpus(n=100)
+    outcome = validate_slice(corpus(n=100, de_share=0.9), DRIFT, history=history_of(small, 150))
+    drift = drift_rows(outcome)
+    assert all(r["success"] is None and "too few documents" in r["skipped"] for r in drift.values())
+    assert outcome.success is True
+
+
+def test_switched_off_drift_checks_are_not_listed():
+    spec = SuiteSpec(name="x", max_kept_share_drift=None, max_lang_share_drift=None, max_quantile_drift=None)
+    outcome = validate_slice(corpus(), spec, history=history_of(corpus(), 1000))
+    assert drift_rows(outcome) == {}
+
+
+def test_token_floor_fails_below_it():
+    outcome = validate_slice(corpus(n=10), SuiteSpec(name="x", min_tokens=100_000))
+    assert outcome.failed_checks() == ["min_tokens"]
+    assert row(outcome, "min_tokens")["bound"] == ">= 100,000"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"name": "x", "drift_quantiles": {"gopher_word_count": [1.5]}}', "drift_quantiles.gopher_word_count"),
+        ('{"name": "x", "drift_quantiles": {"Bad Name": [0.5]}}', "not a signal name"),
+        ('{"name": "x", "drift_quantiles": [0.5]}', "drift_quantiles"),
+        ('{"name": "x", "max_lang_share_drift": 2}', "max_lang_share_drift"),
+        ('{"name": "x", "min_tokens": -1}', "min_tokens"),
+    ],
+)
+def test_bad_drift_settings_name_the_key(tmp_path, content, message):
+    path = tmp_path / "suite.json"
+    path.write_text(content)
+    with pytest.raises(UsageError, match=message):
+        load_suite_spec(path)
+
+
+# --- in the store: the reference is the last run of the same recipe that passed -------------
+
+
+@pytest.fixture
+def synthetic(tmp_path):
+    pytest.importorskip("polars")
+    from curate.dashboard.synthetic import build_store
+
+    db = build_store(tmp_path / "s.duckdb", 160, seed=5)
+    from curate import store
+
+    with store.open_store(db, read_only=True) as con:
+        sid, name = con.execute("SELECT slice_id, name FROM slices ORDER BY n_kept DESC LIMIT 1").fetchone()
+    return db, sid, name
+
+
+def _recipe(con, slice_id):
+    from curate import store
+    from curate.recipes import parse_recipe
+
+    return parse_recipe(store.slice_recipe_yaml(con, slice_id))
+
+
+@pytest.fixture
+def drifted(synthetic):
+    """Three validations of a stored slice: the first (nothing to compare with), the same slice
+    again, then with half its kept documents identified as another language."""
+    from curate import store
+    from curate.validate import validate_in_store
+
+    db, sid, _ = synthetic
+    with store.open_store(db) as con:
+        recipe = _recipe(con, sid)
+        save_suite_spec(SuiteSpec(name=recipe.name, max_dup_share=1.0, drift_min_documents=20,
+                                  drift_quantiles={"gopher_word_count": [0.5]}), store.suite_path(db, recipe.name))
+        runs = [validate_in_store(con, db, recipe, sid, 1), validate_in_store(con, db, recipe, sid, 2)]
+        baseline = store.get_meta(con, f"validation_baseline:{recipe.name}")
+        con.execute("""UPDATE signals SET lang = 'xx' WHERE doc_id IN (SELECT doc_id FROM decisions
+                       WHERE slice_id = ? AND kept ORDER BY doc_id LIMIT (SELECT count(*) // 2 FROM decisions
+                       WHERE slice_id = ? AND kept))""", [sid, sid])
+        runs.append(validate_in_store(con, db, recipe, sid, 3))
+        after = store.get_meta(con, f"validation_baseline:{recipe.name}")
+    return db, sid, runs, baseline, after
+
+
+def test_a_second_run_with_a_drifted_slice_fails_drift_in_the_store(drifted):
+    from curate import store
+    from curate.validate import validation_report
+
+    db, sid, (first, again, drifted_run), baseline, after = drifted
+    assert first.success, first.failure_messages()
+    assert "first validated run" in row(first, "kept_share_drift")["skipped"]
+    assert again.success and row(again, "kept_share_drift")["success"] is True  # same slice: nothing moved
+    assert drifted_run.success is False
+    assert "lang_share_drift:xx" in drifted_run.failed_checks()
+    assert any("'xx'" in m and "50.0%" in m for m in drifted_run.failure_messages())
+    # a failed run is not the new reference: the next run still compares with run 2
+    assert after == baseline
+    assert json.loads(drifted_run.result_json)["compared_with"].startswith("run 2 ")
+    with store.open_store(db, read_only=True) as con:
+        report = validation_report(con, sid)
+    results = [c["success"] for c in report["checks"]]
+    assert results[0] is False and results == sorted(results, key=lambda s: {False: 0, True: 1, None: 2}[s])
+    xx = next(c for c in report["checks"] if c["check"] == "lang_share_drift:xx")
+    assert xx["bound"].startswith("0.0% – 5.0%") and xx["observed"] == "50.0%"
+
+
+def test_the_validation_page_shows_each_bound_beside_its_observed_value(drifted, monkeypatch):
+    pytest.importorskip("streamlit", reason="the dashboard needs the [app] extra (streamlit)")
+    from tests.dashboard_helpers import run_app, texts
+
+    db, sid, runs, *_ = drifted
+    at = run_app(monkeypatch, db, page="validation", slice=sid)
+    table = at.dataframe[1].value
+    assert list(table.columns[:4]) == ["expectation", "bound", "observed", "result"]
+    assert len(table) == len(runs[-1].results)
+    failed = table[table["result"] == "✗ failed"]
+    assert len(failed) == len(runs[-1].failed_checks()) and list(failed.index) == list(range(len(failed)))
+    xx = table[table["check"] == "lang_share_drift:xx"].iloc[0]
+    assert "'xx'" in xx["expectation"] and xx["bound"].startswith("0.0% – 5.0%") and xx["observed"] == "50.0%"
+    kept = table[table["check"] == "min_documents"].iloc[0]
+    assert kept["bound"] == ">= 1" and kept["result"] == "✓ passed" and kept["observed"].replace(",", "").isdigit()
+    assert f"{len(failed)} of {len(table)} check(s) failed" in texts(at.error)
+    assert "compare with run 2" in texts(at.caption)
+    overview = at.dataframe[0].value
+    assert overview.loc[overview["slice_id"] == sid, "result"].iloc[0] == "✗ failed"
+
+
+def test_a_changed_recipe_restarts_the_drift_reference(synthetic):
+    from curate import store
+    from curate.validate import validate_in_store
+
+    db, sid, _ = synthetic
+    with store.open_store(db) as con:
+        recipe = _recipe(con, sid)
+        save_suite_spec(SuiteSpec(name=recipe.name, max_dup_share=1.0, drift_min_documents=20),
+                        store.suite_path(db, recipe.name))
+        assert validate_in_store(con, db, recipe, sid, 1).success
+        # the reference was made by another version of the recipe (its content hash differs)
+        store.set_meta(con, f"validation_baseline:{recipe.name}", json.dumps(
+            {**json.loads(store.get_meta(con, f"validation_baseline:{recipe.name}")), "recipe_id": "other"}))
+        outcome = validate_in_store(con, db, recipe, sid, 2)
+    assert outcome.success
+    assert "changed since its last validated run 1" in row(outcome, "kept_share_drift")["skipped"]
+
+
+def test_validate_in_store_generates_floors_from_the_first_slice(synthetic):
+    from curate import store
+    from curate.validate import validate_in_store
+
+    db, sid, _ = synthetic
+    with store.open_store(db) as con:
+        recipe = _recipe(con, sid)
+        kept, kept_bytes = con.execute("SELECT n_kept, kept_bytes FROM slices WHERE slice_id = ?", [sid]).fetchone()
+        outcome = validate_in_store(con, db, recipe, sid, 1)
+    spec = load_suite_spec(store.suite_path(db, recipe.name))
+    assert spec.min_documents == min(DEFAULT_MIN_DOCUMENTS, kept // 2)
+    assert spec.min_tokens == min(DEFAULT_MIN_TOKENS, kept_bytes // 4 // 2)
+    assert row(outcome, "min_tokens")["observed_value"] == kept_bytes // 4
+    assert row(outcome, "min_tokens")["success"] is True
