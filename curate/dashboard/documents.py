@@ -477,7 +477,7 @@ def duplicates(con: duckdb.DuckDBPyConnection, doc_id: str, slice_id: str | None
                 ORDER BY c.is_representative DESC, c.doc_id = ? DESC, c.doc_id LIMIT ?""",
             [doc_id, *k_params, doc_id, doc_id, threshold, hit[0], doc_id, MAX_MEMBERS]).df()
         if spec is not None and _has(con, "minhash"):
-            sigs = lsh._load_sigs(con, [doc_id, *members["doc_id"]], spec.num_perm)
+            sigs = lsh.load_signatures(con, [doc_id, *members["doc_id"]], spec.num_perm)
             base = sigs.get(doc_id)
             missing = members["est_jaccard"].isna()
             members.loc[missing, "est_jaccard"] = [

@@ -117,7 +117,8 @@ def compute_signatures(
     return done
 
 
-def _load_sigs(con: duckdb.DuckDBPyConnection, doc_ids: list[str], num_perm: int) -> dict[str, np.ndarray]:
+def load_signatures(con: duckdb.DuckDBPyConnection, doc_ids: list[str], num_perm: int) -> dict[str, np.ndarray]:
+    """The stored MinHash signatures of `doc_ids` (those that have one), as uint32 arrays."""
     if not doc_ids:
         return {}
     rows = con.execute(
@@ -194,7 +195,7 @@ def _verify_new_pairs(
     verified = 0
     for start in range(0, len(new), 20000):
         chunk = new[start:start + 20000]
-        sigs = _load_sigs(con, sorted({d for p in chunk for d in p}), spec.num_perm)
+        sigs = load_signatures(con, sorted({d for p in chunk for d in p}), spec.num_perm)
         a = np.stack([sigs[p[0]] for p in chunk])
         b = np.stack([sigs[p[1]] for p in chunk])
         est = (a == b).mean(axis=1)
@@ -375,7 +376,7 @@ def explain(con: duckdb.DuckDBPyConnection, doc_id: str, threshold: float) -> li
         "SELECT doc_id FROM dup_clusters WHERE threshold = ? AND cluster_id = ? ORDER BY doc_id", [threshold, row[0]]
     ).fetchall()]
     spec = stored_spec(con)
-    sigs = _load_sigs(con, members, spec.num_perm)
+    sigs = load_signatures(con, members, spec.num_perm)
     out = []
     base = sigs.get(doc_id)
     info = dict((r[0], r[1:]) for r in con.execute(
