@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from curate.errors import SchemaError
-from curate.store import is_lock_error, last_run_id, refuse_foreign_file, snapshot_path, verify
+from curate.store import ReadView, is_lock_error, last_run_id, refuse_foreign_file, snapshot_path, verify
 
 # External access off: no query the dashboard runs may read or write files or URLs
 # (read_csv('/etc/passwd'), COPY ... TO, ATTACH), whatever reaches the SQL.
@@ -34,19 +34,12 @@ class ViewChanged(Exception):
 
 
 @dataclass(frozen=True)
-class StoreView:
+class StoreView(ReadView):
     """Which file a query read: the store itself, or its snapshot as of run `snapshot_run`."""
-
-    store: Path
-    path: Path
-    snapshot_run: int | None = None
-
-    @property
-    def is_snapshot(self) -> bool:
-        return self.path != self.store
 
     @property
     def notice(self) -> str | None:
+        """The page's notice. It names no holder: a command line is not Markdown-safe text."""
         if not self.is_snapshot:
             return None
         run = "no run yet" if self.snapshot_run is None else f"run {self.snapshot_run}"
