@@ -182,8 +182,7 @@ def _examples(s: Store, slice_id: str) -> None:
             st.caption(f"{md_literal(Path(row['source'] or '?').name)}, record {row['record_no']} · "
                        f"doc_id {md_code(row['doc_id'])}")
             st.html(highlight_html(row["text"], lines))
-            # a real link (an anchor), not Markdown: no text of the corpus is ever Markdown source
-            st.link_button("Open in the document browser", doc_link(row["doc_id"], slice_id))
+            st.markdown(f"[Open in the document browser]({doc_link(row['doc_id'], slice_id)})")
 
 
 def _default_signal(s: Store, numeric: list[str], slice_id: str | None) -> str:
