@@ -3,13 +3,10 @@ why each slice drops what it drops, its signals against the bounds, and any docu
 (`?doc=ID`). The figures are those of `curate audit` (the same functions of `queries`)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from curate.dashboard import charts
 from curate.dashboard import params as qp
-from curate.dashboard.documents import doc_link, reasons_why
 from curate.dashboard.highlight import highlight_html, md_code, md_literal, offending_lines, signal_of
 from curate.dashboard.queries import (
     GROUP_KINDS,
@@ -171,18 +168,12 @@ def _examples(s: Store, slice_id: str) -> None:
     rows = s.read(examples, slice_id, None if reason == "(any reason)" else reason, 5)
     if not rows:
         st.info("This slice drops nothing.")
-    why = s.read(reasons_why, slice_id, tuple(r["doc_id"] for r in rows)) if rows else {}
     for row in rows:
         lines = offending_lines(row["text"], row["reason"])
-        name = row["external_id"] or row["doc_id"]
-        because = why.get(row["doc_id"])
-        with st.expander(f"{md_literal(name)} — {md_literal(row['reason'])}"
-                         + (f" — {md_literal(because)}" if because else "")
+        with st.expander(f"{md_literal(row['doc_id'])} — {md_literal(row['reason'])}"
                          + (f" — {len(lines)} offending line(s) marked" if lines else "")):
-            st.caption(f"{md_literal(Path(row['source'] or '?').name)}, record {row['record_no']} · "
-                       f"doc_id {md_code(row['doc_id'])}")
             st.html(highlight_html(row["text"], lines))
-            st.markdown(f"[Open in the document browser]({doc_link(row['doc_id'], slice_id)})")
+            st.caption(f"link: {md_code('?page=audit&doc=' + str(row['doc_id']))}")
 
 
 def _default_signal(s: Store, numeric: list[str], slice_id: str | None) -> str:
