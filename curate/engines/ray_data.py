@@ -162,11 +162,16 @@ def score_ray(
             meta = qpath.with_suffix(".json") if qpath else None
             # Put once in the object store; each actor fetches it (fastText models are tens of MB).
             model = ray.put(qpath.read_bytes()) if qpath else None
+            cpus = _cluster_cpus()
             (_read(work / "in", ["doc_id", "text"])
              .map_batches(_Scorer, batch_size=batch_size, batch_format="pyarrow",
                           fn_constructor_args=(model, meta.read_bytes() if meta and meta.exists() else None,
                                                plan.signals_version),
-                          compute=ray.data.ActorPoolStrategy(min_size=1, max_size=_cluster_cpus()), num_cpus=1)
+                          compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus),
+                          # Ray Data reads the input and writes the output in tasks of their own
+                          # (a CPU each): on a one-CPU cluster an actor holding that CPU starves
+                          # them and the stage hangs forever, so there the one actor asks for none.
+                          num_cpus=1 if cpus >= 2 else 0)
              .write_parquet(str(work / "out")))
         with store.transaction(con):
             store.drop_stale_signals(con, plan.signals_version)

@@ -113,6 +113,12 @@ def ensure_ray(address: str | None = None) -> None:
             raise CurateError(f"cannot {what}: {type(exc).__name__}: {exc}") from exc
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
+    if hasattr(ctx, "use_datasource_v2") and "RAY_DATA_USE_DATASOURCE_V2" not in os.environ:
+        # Ray Data 2.60's Parquet reader V2 starts 32 FooterReader actors, a new worker process
+        # each, for every read_parquet, and the stages read Parquet several times; reader V1
+        # reads the same files in ordinary tasks (bench/RESULTS.md, "Ray: a two-node cluster on
+        # one machine": the two-node sample run was 5-7x slower with V2).
+        ctx.use_datasource_v2 = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
