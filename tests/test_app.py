@@ -39,6 +39,20 @@ def test_audit_page(monkeypatch, trained):
     assert any("calibrated fastText quality score" in c.value for c in at.caption)
 
 
+def test_dropped_examples_name_their_file_value_and_bound_and_link_to_the_document(monkeypatch, trained):
+    at = run_app(monkeypatch, trained)
+    reasons = at.selectbox(key="audit_reason").options
+    bounded = next(r for r in reasons if r.endswith(("_below_min", "_above_max")))
+    at.selectbox(key="audit_reason").set_value(bounded).run()
+    labels = [e.label for e in at.expander]
+    # '<external id or doc_id> — <reason> — <value> < min <bound>' (or > max)
+    assert labels and all(len(label.split(" — ")) >= 3 and ("min" in label or "max" in label) for label in labels)
+    bodies = " ".join(h.proto.body for h in at.get("html"))
+    assert bodies.count("file <code>synthetic.jsonl</code> · record <code>") == len(labels)
+    links = [b.proto.url for b in at.get("link_button") if b.proto.label == "Open in the document browser"]
+    assert len(links) == len(labels) and all(link.startswith("documents?doc=") for link in links)
+
+
 def url_problems(at) -> list[str]:
     """The page's warnings but the audit's own (what each slice wipes out, a bulleted list)."""
     return [w.value for w in at.warning if not w.value.startswith("- ")]

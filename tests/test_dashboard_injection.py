@@ -12,7 +12,14 @@ import pytest
 pytest.importorskip("streamlit", reason="the dashboard needs the [app] extra (streamlit)")
 
 from curate import pipeline, store  # noqa: E402
-from curate.dashboard.highlight import highlight_html, md_code, md_literal, samples_html, split_lines  # noqa: E402
+from curate.dashboard.highlight import (  # noqa: E402
+    highlight_html,
+    label_name,
+    md_code,
+    md_literal,
+    samples_html,
+    split_lines,
+)
 from curate.engines import LocalEngine
 from curate.recipes import build_slice, parse_recipe  # noqa: E402
 from tests.browser_helpers import ARTIFACTS, chromium, dashboard, new_page, require_browser, settle  # noqa: E402
@@ -104,7 +111,18 @@ def test_audit_page_shows_the_document_as_plain_text(monkeypatch, evil_store):
     shown = ["".join(_parse(b).text) for b in bodies]
     assert "\n".join(split_lines(EVIL)) in shown  # the opened document, every character of it
     assert any(doc_id in m.value for m in at.markdown)
-    assert any(doc_id in e.label for e in at.expander)  # and among the dropped examples
+    # and among the dropped examples: its external id is no plain name, so the label shows its
+    # doc_id (a label is Markdown with its escapes undone: an escaped URL there is a live link);
+    # the external id is in the escaped HTML line naming the document
+    assert any(doc_id in e.label for e in at.expander)
+    assert any("id <code>[x](http://evil.example)</code>" in body for body in bodies)
+
+
+def test_a_label_names_a_document_by_its_external_id_only_where_that_is_plain():
+    assert label_name("d000026", "abc-1") == "d000026"
+    assert label_name("web_page-7", "abc-1") == "web_page-7"
+    for hostile in ("[x](http://evil.example)", "www.evil.example", "a@b.example", "x" * 65, "", None, "a b"):
+        assert label_name(hostile, "abc-1") == "abc-1"
 
 
 def test_explorer_samples_show_the_document_as_plain_text(monkeypatch, evil_store):
@@ -131,10 +149,11 @@ def evil_server(evil_store):
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("query", ["doc", "explorer"])
+@pytest.mark.parametrize("query", ["doc", "explorer", "documents"])
 def test_browser_fetches_nothing_and_shows_no_link(evil_server, evil_store, query):
     db, doc_id = evil_store
-    path = f"/?doc={doc_id}" if query == "doc" else "/?page=explorer"
+    path = {"doc": f"/?doc={doc_id}", "explorer": "/?page=explorer",
+            "documents": f"/documents?doc={doc_id}"}[query]
     requested: list[str] = []
     with chromium() as browser:
         page = new_page(browser)
@@ -145,7 +164,7 @@ def test_browser_fetches_nothing_and_shows_no_link(evil_server, evil_store, quer
         page.wait_for_function("t => document.body.innerText.includes(t)", arg="[click](http://evil.example)",
                                timeout=30_000)
         settle(page)
-        if query == "doc":
+        if query != "explorer":
             for ex in page.locator('[data-testid="stExpander"] summary').all():
                 ex.click()
             settle(page)

@@ -50,6 +50,25 @@ def md_literal(value: object) -> str:
     return "".join(out)
 
 
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def label_name(value: object, fallback: str) -> str:
+    """A name for a widget label, which Streamlit renders as Markdown after undoing its escapes
+    (an escaped URL there becomes a live link): `value` where it is only letters, digits, "_"
+    and "-", else `fallback` (a doc_id, which always is)."""
+    text = "" if value is None else str(value)
+    return text if _PLAIN_ID.fullmatch(text) else fallback
+
+
+def identity_html(fields: list[tuple[str, object]]) -> str:
+    """One line naming a document, `label value · label value`, as escaped HTML (st.html): the
+    values are the corpus's own (external ids, file names) and are never Markdown source."""
+    parts = [f"{html.escape(label)} <code>{html.escape(' '.join(split_lines(str(value))))}</code>"
+             for label, value in fields if value is not None]
+    return '<div style="font-size:0.85em;color:#555">' + " · ".join(parts) + "</div>"
+
+
 def md_code(value: object) -> str:
     """`value` as a Markdown code span: literal whatever it holds (the fence is longer than
     any run of backticks inside it)."""

@@ -754,16 +754,18 @@ def rule_drops_all(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def examples(con: duckdb.DuckDBPyConnection, slice_id: str, reason: str | None = None,
              limit: int = 5) -> list[dict]:
-    """Dropped documents of a slice (optionally for one reason) with their full text."""
+    """Dropped documents of a slice (optionally for one reason) with their full text and the file
+    they came from."""
     if not _has(con, "decisions"):
         return []
     where, params = ("AND k.reason = ?", [reason]) if reason else ("", [])
     rows = con.execute(
-        f"""SELECT d.doc_id, d.external_id, k.reason, d.text FROM decisions k JOIN documents d USING (doc_id)
+        f"""SELECT d.doc_id, d.external_id, k.reason, d.text, s.uri, d.record_no
+            FROM decisions k JOIN documents d USING (doc_id) LEFT JOIN sources s USING (source_id)
             WHERE k.slice_id = ? AND NOT k.kept {where} ORDER BY hash(d.doc_id), d.doc_id LIMIT ?""",
         [slice_id, *params, int(limit)],
     ).fetchall()
-    return [dict(zip(("doc_id", "external_id", "reason", "text"), r)) for r in rows]
+    return [dict(zip(("doc_id", "external_id", "reason", "text", "source", "record_no"), r)) for r in rows]
 
 
 def document(con: duckdb.DuckDBPyConnection, doc_id: str) -> dict | None:

@@ -3,11 +3,22 @@ why each slice drops what it drops, its signals against the bounds, and any docu
 (`?doc=ID`). The figures are those of `curate audit` (the same functions of `queries`)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from curate.dashboard import charts
 from curate.dashboard import params as qp
-from curate.dashboard.highlight import highlight_html, md_code, md_literal, offending_lines, signal_of
+from curate.dashboard.documents import doc_link, reasons_why
+from curate.dashboard.highlight import (
+    highlight_html,
+    identity_html,
+    label_name,
+    md_code,
+    md_literal,
+    offending_lines,
+    signal_of,
+)
 from curate.dashboard.queries import (
     GROUP_KINDS,
     HIT_HARD,
@@ -168,12 +179,18 @@ def _examples(s: Store, slice_id: str) -> None:
     rows = s.read(examples, slice_id, None if reason == "(any reason)" else reason, 5)
     if not rows:
         st.info("This slice drops nothing.")
+    why = s.read(reasons_why, slice_id, tuple(r["doc_id"] for r in rows)) if rows else {}
     for row in rows:
         lines = offending_lines(row["text"], row["reason"])
-        with st.expander(f"{md_literal(row['doc_id'])} — {md_literal(row['reason'])}"
+        because = why.get(row["doc_id"])
+        with st.expander(f"{label_name(row['external_id'], row['doc_id'])} — {md_literal(row['reason'])}"
+                         + (f" — {md_literal(because)}" if because else "")
                          + (f" — {len(lines)} offending line(s) marked" if lines else "")):
+            st.html(identity_html([("id", row["external_id"]), ("file", Path(row["source"] or "?").name),
+                                   ("record", row["record_no"]), ("doc_id", row["doc_id"])]))
             st.html(highlight_html(row["text"], lines))
-            st.caption(f"link: {md_code('?page=audit&doc=' + str(row['doc_id']))}")
+            # a real link (an anchor), not Markdown: no text of the corpus is ever Markdown source
+            st.link_button("Open in the document browser", doc_link(row["doc_id"], slice_id))
 
 
 def _default_signal(s: Store, numeric: list[str], slice_id: str | None) -> str:
