@@ -1,65 +1,99 @@
-"""Ingest a generated multi-GB JSONL file and report throughput and peak memory.
+"""Ingest JSONL, Parquet and CSV into a fresh store, against polars and pyarrow reading the same files.
 
-    python bench/bench_ingest.py --gb 0.5 2 --workdir /tmp/bench_ingest
+    python bench/bench_ingest.py --mb 100 300 --workdir /tmp/bench_ingest
 
-Peer, in the same run: polars.read_ndjson on the same file (loads it whole), to show
-what bounded, streaming ingestion saves. Each side runs in its own process; peak RSS is
-that child's ru_maxrss.
+The records are the texts of sample_data/corpus/web-000.jsonl.gz (many languages, dirty),
+repeated up to the size asked for, each with an id and a url: {"id", "text", "url"}. JSONL is
+written at every --mb size (peak RSS should not grow with it); Parquet and CSV hold the same
+records as the largest JSONL file. Every run is a fresh child process: `curate ingest` into a
+new store, or one peer call that loads the whole file (polars.read_ndjson / read_parquet /
+read_csv, pyarrow.json.read_json / parquet.read_table / csv.read_csv). Per child: wall
+seconds, CPU seconds (user + system, every thread: on a machine shared with other jobs CPU
+time is the steadier figure) and peak RSS (its ru_maxrss, read by a wrapper process).
+The peers parse into memory and stop; curate also checks each record, computes its
+text_hash (NFKC + casefold + xxh3) and writes the store.
 """
 from __future__ import annotations
 
 import argparse
+import csv
+import gzip
 import json
 import os
-import random
 import subprocess
 import sys
 import time
+from itertools import cycle
 from pathlib import Path
 
-WORDS = ("the of and to in a is that for it as was with be by on not he this are or his from at which but "
-         "have an they you were her she there been one all we their has would when if so no will more "
-         "data model corpus text clean token quality filter language word sentence document page river "
-         "mountain history science music winter summer garden village library market station").split()
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "sample_data" / "corpus" / "web-000.jsonl.gz"
+
+PEERS = {
+    "jsonl": {
+        "polars.read_ndjson": "import polars as pl; n = len(pl.read_ndjson(PATH))",
+        "pyarrow.json.read_json": "import pyarrow.json as pj; n = pj.read_json(PATH).num_rows",
+    },
+    "parquet": {
+        "polars.read_parquet": "import polars as pl; n = len(pl.read_parquet(PATH))",
+        "pyarrow.parquet.read_table": "import pyarrow.parquet as pq; n = pq.read_table(PATH).num_rows",
+    },
+    "csv": {
+        "polars.read_csv": "import polars as pl; n = len(pl.read_csv(PATH))",
+        # the texts hold line breaks inside quoted fields
+        "pyarrow.csv.read_csv": "import pyarrow.csv as pc; n = pc.read_csv(PATH, parse_options="
+                                "pc.ParseOptions(newlines_in_values=True)).num_rows",
+    },
+}
 
 
-def make_corpus(path: Path, target_bytes: int, seed: int = 0) -> int:
-    rng = random.Random(seed)
-    n = 0
-    written = 0
+def source_texts() -> list[str]:
+    with gzip.open(SOURCE, "rt", encoding="utf-8") as fh:
+        return [json.loads(line)["text"] for line in fh if line.strip()]
+
+
+def make_jsonl(path: Path, target_bytes: int) -> int:
+    n = written = 0
     with open(path, "w", encoding="utf-8") as fh:
-        while written < target_bytes:
-            n_words = rng.randint(50, 1500)
-            text = " ".join(rng.choice(WORDS) for _ in range(n_words))
-            line = json.dumps({"id": f"g{n:09d}", "text": text, "url": f"https://example.org/{n}"}) + "\n"
+        for text in cycle(source_texts()):
+            if written >= target_bytes:
+                break
+            line = json.dumps({"id": f"g{n:09d}", "text": text, "url": f"https://example.org/{n}"},
+                              ensure_ascii=False) + "\n"
             fh.write(line)
-            written += len(line)
+            written += len(line.encode("utf-8"))
             n += 1
     return n
 
 
-def run_child(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) of that child alone (os.wait4), its stdout."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = proc.communicate()
-    wall = time.perf_counter() - t0
-    # communicate() reaped the child; its rusage is in RUSAGE_CHILDREN only as a max over all
-    # children, so each side runs in a fresh interpreter that reports its own peak instead.
-    if proc.returncode != 0:
-        raise SystemExit(f"{cmd} failed: {err.decode()[-2000:]}")
-    return wall, 0.0, out.decode()
+def records(path: Path, chunk: int = 10_000):
+    batch = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            batch.append(json.loads(line))
+            if len(batch) == chunk:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
-def peak_rss_of(cmd: list[str]) -> tuple[float, float]:
-    """Run cmd under a wrapper that prints its own peak RSS (ru_maxrss of RUSAGE_CHILDREN)."""
-    wrapper = [sys.executable, "-c",
-               "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-               "print('PEAK_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)",
-               *cmd]
-    wall, _, out = run_child(wrapper)
-    kb = int(next(line.split()[1] for line in out.splitlines() if line.startswith("PEAK_KB")))
-    return wall, kb / 1024
+def make_parquet(src: Path, dst: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("url", pa.string())])
+    with pq.ParquetWriter(dst, schema) as w:
+        for batch in records(src):
+            w.write_table(pa.Table.from_pylist(batch, schema=schema))
+
+
+def make_csv(src: Path, dst: Path) -> None:
+    with open(dst, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "text", "url"])
+        for batch in records(src):
+            w.writerows([r["id"], r["text"], r["url"]] for r in batch)
 
 
 def prefix_file(src: Path, dst: Path, n_bytes: int) -> None:
@@ -72,43 +106,79 @@ def prefix_file(src: Path, dst: Path, n_bytes: int) -> None:
             written += len(line)
 
 
+WRAPPER = """import resource, subprocess, sys, time
+t0 = time.perf_counter()
+r = subprocess.run(sys.argv[1:])
+wall = time.perf_counter() - t0
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print('FIGURES', wall, u.ru_utime + u.ru_stime, u.ru_maxrss)
+sys.exit(r.returncode)
+"""
+
+
+def measure(cmd: list[str]) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MB) of one child, measured by a wrapper that runs only it."""
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd} failed: {proc.stderr[-2000:]}")
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("FIGURES"))
+    wall, cpu, kb = (float(x) for x in line.split()[1:])
+    return wall, cpu, kb / 1024
+
+
+def curate_ingest(path: Path, workdir: Path) -> tuple[float, float, float]:
+    db = workdir / "bench.duckdb"
+    for p in (db, db.with_name(db.name + ".wal")):
+        p.unlink(missing_ok=True)
+    return measure([sys.executable, "-m", "curate.cli", "ingest", "--db", str(db), "-q", str(path)])
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--gb", type=float, nargs="+", default=[0.5, 2.0],
-                    help="corpus sizes; peak RSS should not grow with them")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mb", type=float, nargs="+", default=[100, 300],
+                    help="JSONL sizes in MB; peak RSS should not grow with them")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_ingest"))
     ap.add_argument("--skip-peer", action="store_true")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    corpus = args.workdir / "big.jsonl"
-    target = int(max(args.gb) * 1e9)
-    if not corpus.exists() or corpus.stat().st_size < target * 0.999:
+    top = max(args.mb)
+    corpus = args.workdir / f"corpus-{top:g}MB.jsonl"
+    if not corpus.exists():
         t0 = time.perf_counter()
-        n = make_corpus(corpus, target)
-        print(f"generated {corpus} ({corpus.stat().st_size / 1e9:.2f} GB, {n:,} docs) "
-              f"in {time.perf_counter() - t0:.0f}s")
-    rows = []
-    for gb in sorted(args.gb):
-        path = corpus if gb == max(args.gb) else args.workdir / f"prefix-{gb}.jsonl"
-        if path != corpus and not path.exists():
-            prefix_file(corpus, path, int(gb * 1e9))
-        size_mb = path.stat().st_size / 1e6
-        db = args.workdir / "bench.duckdb"
-        for p in (db, db.with_name(db.name + ".wal")):
-            if p.exists():
-                p.unlink()
-        wall, rss = peak_rss_of([sys.executable, "-m", "curate.cli", "ingest", "--db", str(db), "-q", str(path)])
-        rows.append((f"curate ingest, {size_mb:,.0f} MB", wall, size_mb / wall, rss))
-    if not args.skip_peer:
-        size_mb = corpus.stat().st_size / 1e6
-        peer = [sys.executable, "-c", f"import polars as pl; df = pl.read_ndjson({str(corpus)!r}); print(len(df))"]
-        pwall, prss = peak_rss_of(peer)
-        rows.append((f"polars.read_ndjson (whole file in memory), {size_mb:,.0f} MB", pwall, size_mb / pwall, prss))
-    print(f"\nmachine: {os.cpu_count()} cores; "
+        n = make_jsonl(corpus, int(top * 1e6))
+        print(f"generated {corpus} ({n:,} records) in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    files = {"jsonl": corpus, "parquet": corpus.with_suffix(".parquet"), "csv": corpus.with_suffix(".csv")}
+    if not files["parquet"].exists():
+        make_parquet(corpus, files["parquet"])
+    if not files["csv"].exists():
+        make_csv(corpus, files["csv"])
+    rows = []  # (format, file MB, who, wall, cpu, rss)
+    for mb in sorted(args.mb)[:-1]:
+        path = args.workdir / f"prefix-{mb:g}MB.jsonl"
+        if not path.exists():
+            prefix_file(corpus, path, int(mb * 1e6))
+        rows.append(("jsonl", path.stat().st_size / 1e6, "curate ingest", *curate_ingest(path, args.workdir)))
+    for fmt, path in files.items():
+        size = path.stat().st_size / 1e6
+        rows.append((fmt, size, "curate ingest", *curate_ingest(path, args.workdir)))
+        if not args.skip_peer:
+            for name, code in PEERS[fmt].items():
+                script = code.replace("PATH", repr(str(path))) + "; print(n)"
+                rows.append((fmt, size, name, *measure([sys.executable, "-c", script])))
+    print(f"\nmachine: {os.cpu_count()} cores, load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}; "
           f"CURATE_MEMORY_LIMIT={os.environ.get('CURATE_MEMORY_LIMIT', '1GB (default)')}\n")
-    print("| run | wall s | MB/s | peak RSS MB |\n|---|---:|---:|---:|")
-    for name, w, mbs, r in rows:
-        print(f"| {name} | {w:.1f} | {mbs:.1f} | {r:,.0f} |")
+    print("| format | file MB | run | wall s | CPU s | MB/s (wall) | peak RSS MB |\n|---|---:|---|---:|---:|---:|---:|")
+    for fmt, size, who, wall, cpu, rss in rows:
+        print(f"| {fmt} | {size:,.0f} | {who} | {wall:.1f} | {cpu:.1f} | {size / wall:.1f} | {rss:,.0f} |")
+    if not args.skip_peer:
+        print()
+        for fmt, path in files.items():
+            size = path.stat().st_size / 1e6
+            ours = next(r for r in rows if r[0] == fmt and r[1] == size and r[2] == "curate ingest")
+            peers = [r for r in rows if r[0] == fmt and r[2] != "curate ingest"]
+            best_wall, best_cpu = min(peers, key=lambda r: r[3]), min(peers, key=lambda r: r[4])
+            print(f"- {fmt}: curate / fastest peer = {ours[3] / best_wall[3]:.1f}x wall ({best_wall[2]}), "
+                  f"{ours[4] / best_cpu[4]:.1f}x CPU ({best_cpu[2]})")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ from curate.signals.batch import Batch  # noqa: E402
 
 DEFAULT_CORPUS = ROOT / "sample_data" / "corpus"
 # The Batch's cached units, in dependency order (words reads tokens; lines/paragraphs text_nl).
-UNITS = ("text_nl", "char_count", "index", "tokens", "words", "lines", "paragraphs")
+UNITS = ("text_nl", "char_count", "index", "char_classes", "tokens", "words", "lines", "paragraphs")
 
 
 def load_texts(corpus: Path, limit: int | None) -> tuple[list[str], list[str]]:

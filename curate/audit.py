@@ -283,9 +283,9 @@ def run_audit(db: Path, slice_name: str | None = None, html_path: Path | None = 
     except UsageError:
         raise
     print(to_text(secs, view.notice), file=out)
-    if html_path is not None:
-        html_path = Path(html_path)
-        html_path.parent.mkdir(parents=True, exist_ok=True)
-        html_path.write_text(to_html(secs, f"Corpus audit: {Path(db).name}", view.notice), encoding="utf-8")
+    if html_path is not None:  # a path or a URL (curate/remote.py)
+        from curate.remote import write_text
+
+        html_path = write_text(html_path, to_html(secs, f"Corpus audit: {Path(db).name}", view.notice))
         print(f"wrote {html_path}", file=sys.stderr)
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from curate.console import FORMATS, format_table, log, print_csv, print_json, safe_output
 from curate.errors import EXIT_CODES_HELP, CurateError, ExitCode
+from curate.remote import location
 
 
 def int_in(lo: int, hi: int | None = None):
@@ -64,6 +65,29 @@ def split_spec(text: str) -> dict[str, float]:
     if abs(total - 1.0) > 1e-9:
         raise argparse.ArgumentTypeError(f"the fractions sum to {total:.10g}, not 1")
     return out
+
+
+URLS_HELP = """\
+Any input or output may be an fsspec URL: s3://, gs://, hf://, file:// (install
+`pip install 'curate[remote]'`; gcsfs for gs://). Credentials and endpoints come from
+each store's own environment and config (AWS_* variables and ~/.aws for S3,
+GOOGLE_APPLICATION_CREDENTIALS for GCS, HF_TOKEN for hf://), never from curate's files."""
+
+
+def _add_training_options(p: argparse.ArgumentParser, *, compile_option: bool) -> None:
+    """The options of every command that trains models (train, sweep)."""
+    p.add_argument("--tokens", type=int_in(1), default=300_000,
+                   help="training tokens per model, at least one batch (default 300k)")
+    p.add_argument("--seeds", type=int_in(1, 100), default=1, help="seeds per slice (0..K-1)")
+    p.add_argument("--preset", default="small", help="model size: tiny, small or gpu")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    if compile_option:
+        p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
+    p.add_argument("--batch-size", type=int_in(1, 65536), default=16, help="sequences per step (default 16)")
+    p.add_argument("--val-text", type=Path, default=None,
+                   help="clean UTF-8 text for bits-per-byte (default: the bundled validation.txt)")
+    p.add_argument("--prompts", type=Path, default=None,
+                   help="prompts JSONL for generations and memorization (default: the bundled prompts.jsonl)")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -123,15 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = _command(sub, "ingest", help="read corpus files into the store",
-                       description="Read JSONL (.gz/.zst), Parquet, CSV and folders of .txt files. "
+                       description="Read JSONL (.gz/.zst), Parquet, CSV, folders of .txt and .html files, "
+                                   "and WARC/WET crawls (.warc, .warc.gz, .warc.zst, .wet.gz: main text by "
+                                   "--html-extractor). "
                                    "Bad records go to the quarantine table; a file already ingested "
-                                   "(same sha256) is skipped.")
+                                   "(same sha256) is skipped.\n\n" + URLS_HELP)
     _add_common(p)
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs (or URLs: s3://bucket/dir/*.jsonl)")
     p.add_argument("--text-field", default="text", help="field holding the text (default: text)")
     p.add_argument("--id-field", default=None, help="field holding your own document id")
     p.add_argument("--max-doc-bytes", type=int_in(1), default=10 * 1024 * 1024,
                    help="quarantine documents larger than this (default: 10 MB)")
+    p.add_argument("--html-extractor", choices=["resiliparse", "trafilatura"], default="resiliparse",
+                   help="main text of HTML pages and WARC records (default: resiliparse; see docs/web.md)")
     p.set_defaults(func=cmd_ingest)
 
     p = _command(sub, "demo", help="run the pipeline on the bundled sample data")
@@ -211,6 +239,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine(p)
     p.set_defaults(func=cmd_dedup)
 
+    p = _command(sub, "decontaminate", help="mark documents that overlap evaluation benchmarks (13-gram rule)",
+                 description="Builds an index of each benchmark's word n-grams (13 by default, as GPT-3 did;\n"
+                             "case, punctuation and Unicode forms ignored) and marks every document sharing one\n"
+                             "with an item; a recipe drops them with `decontam_overlap: [NAME]`. Items shorter\n"
+                             "than --ngram words are matched whole, those under --min-words not at all. A rerun\n"
+                             "checks only new documents; a changed benchmark file checks all again. Without\n"
+                             "--benchmark: the report of what the store holds.")
+    _add_common(p)
+    p.add_argument("--benchmark", action="append", default=None, metavar="NAME=FILE",
+                   help="a benchmark: JSONL (.jsonl/.json, optionally .gz) with a text field, or text with "
+                        "one item a line (repeat)")
+    p.add_argument("--ngram", type=int_in(1, 64), default=13, help="words per n-gram (default 13)")
+    p.add_argument("--min-words", type=int_in(1, 64), default=None,
+                   help="items of fewer words are not checked (default 8, or --ngram if smaller)")
+    p.add_argument("--text-field", default="text", help="the JSONL field holding an item's text (default: text)")
+    p.add_argument("--id-field", default="id", help="the JSONL field holding an item's id (default: id)")
+    p.add_argument("--batch-size", type=int_in(1, 1_000_000), default=2000,
+                   help="documents per batch, each committed on its own (default 2000)")
+    _add_format(p)
+    p.set_defaults(func=cmd_decontaminate)
+
     p = _command(sub, "slice", help="build a slice from a recipe (a shipped name or a YAML path)")
     _add_common(p)
     p.add_argument("recipe", help="recipe name or YAML file")
@@ -233,18 +282,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_explain)
     p = _command(sub, "run", help="the scheduled job: ingest new files, score, dedup, slice, validate, export",
                        description="Incremental and idempotent: a second run with no new input changes nothing. "
-                                   "Safe to kill: each stage is a transaction; the next run resumes.")
+                                   "Safe to kill: each stage is a transaction; the next run resumes.\n\n" + URLS_HELP)
     _add_common(p)
     p.add_argument("recipe", help="recipe name or YAML file")
     p.add_argument("--input", "-i", action="append", required=True, metavar="GLOB",
                    help="input files, folders or globs (repeat)")
-    p.add_argument("--out", type=Path, default=None, help="export the slice into this folder")
+    p.add_argument("--out", type=location, default=None, help="export the slice into this folder (or URL)")
     p.add_argument("--format", action="append", choices=["parquet", "jsonl"], default=None,
                    help="export format (repeat; default parquet)")
     p.add_argument("--text-field", default="text", help="field holding the text (default: text)")
     p.add_argument("--id-field", default=None, help="field holding your own document id")
     p.add_argument("--max-doc-bytes", type=int_in(1), default=10 * 1024 * 1024,
                    help="quarantine documents larger than this (default: 10 MB)")
+    p.add_argument("--html-extractor", choices=["resiliparse", "trafilatura"], default="resiliparse",
+                   help="main text of HTML pages and WARC records (default: resiliparse; see docs/web.md)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (MinHash signatures)")
     p.add_argument("--workers", type=int_in(1, 1024), default=None, help="scoring processes (default: all cores)")
     p.add_argument("--no-validate", action="store_true", help="skip the Great Expectations suite")
@@ -263,10 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "and renamed into place. --split writes one file per split instead,\n"
                              "'<slice id>.<split>.<format>', each document's split decided by a hash of its\n"
                              "normalized text: the same on every run and every re-export, and copies of one\n"
-                             "text always in one split, so a duplicate cannot leak from train into test.")
+                             "text always in one split, so a duplicate cannot leak from train into test.\n\n"
+                             + URLS_HELP)
     _add_common(p)
     p.add_argument("slice", help="slice name or id")
-    p.add_argument("--out", type=Path, required=True, help="the folder to write into (created if missing)")
+    p.add_argument("--out", type=location, required=True,
+                   help="the folder to write into (created if missing), or a URL (s3://bucket/exports)")
     p.add_argument("--format", choices=["parquet", "jsonl"], default="parquet", help="file format (default parquet)")
     p.add_argument("--redact-pii", action="store_true", help="replace e-mails, phones, IPs and card numbers")
     p.add_argument("--split", type=split_spec, default=None, metavar="NAME=FRACTION,...",
@@ -277,18 +330,25 @@ def build_parser() -> argparse.ArgumentParser:
                                    "records bits-per-byte on clean validation text and generation quality.")
     _add_common(p)
     p.add_argument("--slice", action="append", required=True, help="slice name or id (repeat)")
-    p.add_argument("--tokens", type=int_in(1), default=300_000,
-                   help="training tokens per model, at least one batch (default 300k)")
-    p.add_argument("--seeds", type=int_in(1, 100), default=1, help="seeds per slice (0..K-1)")
-    p.add_argument("--preset", default="small", help="model size: tiny, small or gpu")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
-    p.add_argument("--batch-size", type=int_in(1, 65536), default=16, help="sequences per step (default 16)")
-    p.add_argument("--val-text", type=Path, default=None,
-                   help="clean UTF-8 text for bits-per-byte (default: the bundled validation.txt)")
-    p.add_argument("--prompts", type=Path, default=None,
-                   help="prompts JSONL for generations and memorization (default: the bundled prompts.jsonl)")
+    _add_training_options(p, compile_option=True)
     p.set_defaults(func=cmd_train)
+
+    p = _command(sub, "sweep", help="one slice per value of a recipe's threshold, one model per slice and seed",
+                 description="Derives a recipe per value (RECIPE with its rule on --signal set to the value), builds\n"
+                             "its slice, trains one model per slice and seed at the same --tokens, and prints the\n"
+                             "curve: kept share, tokens, epochs over the slice and every recorded metric against\n"
+                             "the value. Rerun the same command to resume: pairs already trained are skipped.\n"
+                             "Values whose slice is read more than 4 times are marked data-constrained.")
+    _add_common(p)
+    p.add_argument("recipe", help="the base recipe: a shipped name or a YAML file")
+    p.add_argument("--signal", required=True, help="the signal whose rule the values set (e.g. quality)")
+    p.add_argument("--values", type=float, nargs="+", required=True, metavar="V",
+                   help="the bounds to try, one slice each")
+    p.add_argument("--bound", choices=["min", "max"], default=None,
+                   help="which side of the rule the values set (default: the side the rule has)")
+    _add_training_options(p, compile_option=False)
+    _add_format(p)
+    p.set_defaults(func=cmd_sweep)
 
     p = _command(sub, "eval", help="bits-per-byte of a trained model on any text")
     _add_common(p)
@@ -304,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "audit", help="corpus audit as tables; --html writes a self-contained report")
     _add_common(p)
     p.add_argument("--slice", default=None, help="only this slice's drop reasons (name or id)")
-    p.add_argument("--html", type=Path, default=None, metavar="FILE", help="also write an offline HTML report")
+    p.add_argument("--html", type=location, default=None, metavar="FILE",
+                   help="also write an offline HTML report (a path or a URL)")
     _add_format(p, ("table", "json"))
     p.set_defaults(func=cmd_audit)
     return parser
@@ -393,7 +454,8 @@ def cmd_ingest(args) -> int:
     from curate import pipeline
     from curate.ingest import IngestOptions
 
-    opts = IngestOptions(text_field=args.text_field, id_field=args.id_field, max_doc_bytes=args.max_doc_bytes)
+    opts = IngestOptions(text_field=args.text_field, id_field=args.id_field, max_doc_bytes=args.max_doc_bytes,
+                         html_extractor=args.html_extractor)
 
     def on_file(res) -> None:
         log(f"{res.status}: {res.path} ({res.records} records)", quiet=args.quiet)
@@ -657,6 +719,57 @@ def cmd_dedup(args) -> int:
     return int(ExitCode.OK)
 
 
+def cmd_decontaminate(args) -> int:
+    import json
+
+    from curate import decontam, pipeline, store
+    from curate.console import Progress
+
+    if not args.benchmark:
+        with _reading(args.db) as (con, _view):
+            summaries, leaked = decontam.report(con)
+        return _print_decontam(args.output, summaries, leaked)
+    specs = [decontam.parse_benchmark_arg(b) for b in args.benchmark]
+    benches = [decontam.load_benchmark(sp, ngram=args.ngram, min_words=args.min_words, text_field=args.text_field,
+                                       id_field=args.id_field) for sp in specs]  # before the lock
+    with pipeline.recorded_run(args.db, "decontaminate", vars_of(args)) as ctx:
+        bar = Progress("decontaminate", store.count_rows(ctx.con, "documents"), quiet=args.quiet)
+        rep = decontam.decontaminate(ctx.con, benches, ctx.run_id, batch_size=args.batch_size, on_batch=bar.update)
+        bar.close()
+        summaries, leaked = decontam.report(ctx.con, [b.name for b in benches])
+        store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
+                         counts_json=json.dumps({"checked": rep.scanned, "remarked": rep.remarked,
+                                                 "new_hits": rep.new_hits}))
+    for name in rep.remarked:
+        log(f"benchmark {name}: its file or settings changed; every document was checked again", quiet=args.quiet)
+    log("checked " + ", ".join(f"{n}: {k:,} documents" for n, k in rep.scanned.items()), quiet=args.quiet)
+    return _print_decontam(args.output, summaries, leaked)
+
+
+_DECONTAM_KEYS = ["benchmark", "item_no", "item_id", "n_words", "documents", "preview"]
+
+
+def _print_decontam(fmt: str, summaries: list[dict], leaked: list[dict]) -> int:
+    if fmt == "json":
+        print_json({"benchmarks": summaries, "leaked_items": leaked})
+    elif fmt == "csv":
+        print_csv(_DECONTAM_KEYS, leaked)
+    else:
+        if not summaries:
+            print("no benchmark checked yet: run `curate decontaminate --benchmark NAME=FILE`")
+            return int(ExitCode.OK)
+        print(format_table(
+            ["benchmark", "n-gram", "items", "matched whole", "unchecked", "docs checked", "items leaked",
+             "docs contaminated"],
+            [[b["benchmark"], b["ngram"], b["items"], b["items_short"], b["items_unchecked"], b["documents_checked"],
+              b["items_leaked"], b["documents_contaminated"]] for b in summaries]))
+        if leaked:
+            print(format_table(["benchmark", "item (line)", "id", "documents", "text"],
+                               [[r["benchmark"], r["item_no"], r["item_id"] or "", r["documents"], r["preview"]]
+                                for r in leaked]))
+    return int(ExitCode.OK)
+
+
 def cmd_slice(args) -> int:
     import json
 
@@ -802,7 +915,8 @@ def cmd_run(args) -> int:
     from curate.ingest import IngestOptions
 
     recipe = _load_recipe(args.recipe)
-    opts = IngestOptions(text_field=args.text_field, id_field=args.id_field, max_doc_bytes=args.max_doc_bytes)
+    opts = IngestOptions(text_field=args.text_field, id_field=args.id_field, max_doc_bytes=args.max_doc_bytes,
+                         html_extractor=args.html_extractor)
     rep = pipeline.run_pipeline(
         args.db, recipe, args.input, opts=opts, out=args.out, formats=args.format or ["parquet"],
         device=args.device, validate_slice=not args.no_validate, engine=_engine(args),
@@ -878,12 +992,15 @@ def cmd_train(args) -> int:
     from curate.resources import sample_file
     from train.pipeline import (
         COMPARISON_HEADERS,
+        VERDICT_HEADERS,
         TrainPlan,
         check_plan,
         comparison,
+        exposure_table,
         load_prompts,
         load_val_text,
         train_slices,
+        verdict_rows,
     )
 
     plan = TrainPlan(tokens=args.tokens, seeds=tuple(range(args.seeds)), preset=args.preset, device=args.device,
@@ -906,6 +1023,69 @@ def cmd_train(args) -> int:
               + (f", MFU {r['mfu']:.1%}" if r.get("mfu") else ""))
     print()
     print(format_table(COMPARISON_HEADERS, comparison(rows)))
+    verdicts = verdict_rows(rows)
+    if verdicts:
+        print("\nevery metric against the baseline (beyond or within the seed spread, and which way):")
+        print(format_table(VERDICT_HEADERS, verdicts))
+    heads, exposure = exposure_table(rows)
+    if exposure:
+        print("\nexposure (bits/byte: held-out clean text minus training documents the corpus holds k times):")
+        print(format_table(heads, exposure))
+    return int(ExitCode.OK)
+
+
+def cmd_sweep(args) -> int:
+    import json
+
+    from curate import pipeline, store, sweeps
+    from curate.errors import UsageError
+    from curate.quality import load_model_or_none
+    from curate.resources import sample_file
+    from train.pipeline import TrainPlan, load_prompts, load_val_text
+    from train.sweep import SweepSpec, check_spec, run_sweep
+
+    recipe = _load_recipe(args.recipe)
+    plan = TrainPlan(tokens=args.tokens, seeds=tuple(range(args.seeds)), preset=args.preset, device=args.device,
+                     batch_size=args.batch_size)
+    spec = SweepSpec(recipe, args.signal, tuple(args.values), plan, bound=args.bound)
+    try:  # everything is checked before the store is opened
+        check_spec(spec)
+    except sweeps.NoSuchRule as exc:
+        raise UsageError(f"{exc}{did_you_mean(args.signal, exc.known)}") from exc
+    val_text = args.val_text or sample_file("validation.txt")
+    load_val_text(val_text, "--val-text")
+    prompts = args.prompts or sample_file("prompts.jsonl")
+    load_prompts(prompts, "--prompts")
+    with pipeline.recorded_run(args.db, "sweep", vars_of(args)) as ctx:
+        report = run_sweep(ctx.con, args.db, spec, val_text_path=val_text, prompts_path=prompts,
+                           quality_model=load_model_or_none(args.db), run_id=ctx.run_id,
+                           on_log=lambda m: log(m, quiet=args.quiet))
+        rows = sweeps.sweep_curve(ctx.con, report.sweep_id)
+        store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0, counts_json=json.dumps(
+            {"sweep": report.sweep_id, "trained": len(report.trained), "already_recorded": len(report.recorded),
+             "adopted": len(report.adopted), "empty_slices": len(report.empty)}))
+    done = (f"sweep {report.sweep_id}: trained {len(report.trained)}, already recorded {len(report.recorded)}"
+            + (f", recorded from earlier training {len(report.adopted)}" if report.adopted else ""))
+    note = sweeps.constrained_note(rows)
+    empty = [f"{args.signal} {report.bound} {sweeps.value_text(v)}: the slice keeps no documents; nothing trained"
+             for v in report.empty]
+    if args.output == "table":
+        print(done)
+        for headers, table in sweeps.curve_tables(rows, args.signal, report.bound):
+            print()
+            print(format_table(headers, table))
+        if any(r["epochs_from"] == "estimated" for r in rows):
+            print("\n* epochs estimated from the slice's bytes (no model read it through once)")
+        for line in ([note] if note else []) + empty:
+            print(line)
+        return int(ExitCode.OK)
+    for line in [done, *([note] if note else []), *empty]:
+        print(f"curate: {line}", file=sys.stderr)
+    extra = {"sweep": {"sweep_id": report.sweep_id, "recipe": recipe.name, "signal": args.signal,
+                       "bound": report.bound, "tokens": args.tokens, "preset": args.preset,
+                       "trained": report.trained, "already_recorded": report.recorded, "adopted": report.adopted,
+                       "empty_values": report.empty, "epoch_limit": sweeps.EPOCH_LIMIT}}
+    _emit(args.output, sweeps.curve_keys(rows), rows, key="curve", table=lambda: ([], []), extra=extra)
     return int(ExitCode.OK)
 
 
@@ -1003,10 +1183,9 @@ def _audit_json(args) -> int:
                          else _frame_json(sec.text_table)} for sec in secs]}
     print_json(doc)
     if args.html is not None:
-        html_path = Path(args.html)
-        html_path.parent.mkdir(parents=True, exist_ok=True)
-        html_path.write_text(audit.to_html(secs, f"Corpus audit: {Path(args.db).name}", view.notice),
-                             encoding="utf-8")
+        from curate.remote import write_text
+
+        html_path = write_text(args.html, audit.to_html(secs, f"Corpus audit: {Path(args.db).name}", view.notice))
         print(f"wrote {html_path}", file=sys.stderr)
     return int(ExitCode.OK)
 

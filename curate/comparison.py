@@ -19,6 +19,12 @@ for one of these reasons (each a constant below, explained where it is defined):
 - for the generation metrics: at least JUNK_CEILING of every slice's samples fail the junk rules;
 - for memorization: no model continues any duplicated document verbatim.
 
+The exposure metrics (the membership gap per copy count k: how much more predictable a model
+finds its training documents duplicated k times than matched documents it never saw) measure
+what one model did with data it saw, not which slice trains the better model, so no caveat
+applies to them. Held-out bits/byte on junk has no better side (a model that finds spam
+predictable has learned spam; one that does not has not): its verdict says *higher* or *lower*.
+
 Plain lists and dicts in, verdicts out (no store, no Streamlit, no pandas), so `curate train`'s
 table (train/pipeline.py) and the dashboard's comparison page (curate/dashboard/comparison.py,
 its reads and charts) say the same thing.
@@ -40,9 +46,11 @@ BASELINE = "raw"  # the shipped recipe that keeps everything ingested
 class Metric:
     key: str  # the column in train_runs (bpb) or in its metrics JSON
     label: str
-    lower_is_better: bool
+    lower_is_better: bool | None  # None: neither side is better (bits/byte on held-out junk)
     share: bool  # a share of samples or probes: shown in %, differences in percentage points
     generation: bool  # measured on generated samples (junk rules apply)
+    kind: str = "model"  # which caveat applies: model (bits/byte), generation, memorization, exposure
+    bits: bool = False  # in bits/byte
 
     def value(self, x: float) -> str:
         return f"{x:.1%}" if self.share else f"{x:.3f}"
@@ -51,24 +59,65 @@ class Metric:
         """A difference's magnitude with its unit."""
         if self.share:
             return f"{abs(x) * 100:.1f} points"
-        return f"{abs(x):.3f} bits/byte" if self.key == "bpb" else f"{abs(x):.3f}"
+        return f"{abs(x):.3f} bits/byte" if self.key == "bpb" or self.bits else f"{abs(x):.3f}"
 
     def signed(self, x: float) -> str:
         sign = "−" if x < 0 else "+"
         return f"{sign}{abs(x) * 100:.1f} pts" if self.share else f"{sign}{abs(x):.3f}"
 
 
+# Held-out documents of each kind the `strict` recipe drops, by the family of the rule that
+# drops them (train/pipeline.py, HELDOUT_FAMILIES), beside clean held-out text.
+HELDOUT_FAMILIES = ("clean", "boilerplate", "repetition", "spam", "mojibake", "language", "duplicates")
+# The held-out share of the corpus's distinct texts, by text hash (train/pipeline.py): 5% is
+# about 150 documents of the 3,000-document sample, a few of each kind strict drops.
+HOLDOUT_PER_MILLE = 50
+
+
+def is_held_out(text_hash: str) -> bool:
+    """Is this text (its xxh3-128 hex text hash) held out of every slice's training data? The
+    first 32 bits of the hash, mod 1000, below HOLDOUT_PER_MILLE (train/pipeline.py's SQL)."""
+    return int(text_hash[:8], 16) % 1000 < HOLDOUT_PER_MILLE
+
+
+# Copy counts of training documents, in powers of two (train/pipeline.py, copy_bin).
+COPY_BINS = ("k1", "k2", "k3_4", "k5_8", "k9_16", "k17_32", "k33_plus")
+
+
+def heldout_key(family: str) -> str:
+    return f"heldout_bpb_{family}"
+
+
+def exposure_key(copy_bin: str) -> str:
+    return f"exposure_{copy_bin}"
+
+
+def copy_bin_label(copy_bin: str) -> str:
+    """k2 -> "k=2", k5_8 -> "k=5–8", k33_plus -> "k≥33"."""
+    body = copy_bin[1:]
+    if body.endswith("_plus"):
+        return f"k≥{body[:-5]}"
+    return "k=" + body.replace("_", "–")
+
+
 METRICS = (
     Metric("bpb", "bits/byte", lower_is_better=True, share=False, generation=False),
-    Metric("junk_rate", "junk rate", lower_is_better=True, share=True, generation=True),
-    Metric("repetition_4gram", "repetition", lower_is_better=True, share=True, generation=True),
-    Metric("memorization", "memorization", lower_is_better=True, share=True, generation=False),
-    Metric("quality_mean", "gen. quality", lower_is_better=False, share=False, generation=True),
-    Metric("distinct_2", "distinct-2", lower_is_better=False, share=False, generation=True),
+    Metric("junk_rate", "junk rate", lower_is_better=True, share=True, generation=True, kind="generation"),
+    Metric("repetition_4gram", "repetition", lower_is_better=True, share=True, generation=True, kind="generation"),
+    Metric("memorization", "memorization", lower_is_better=True, share=True, generation=False, kind="memorization"),
+    Metric("quality_mean", "gen. quality", lower_is_better=False, share=False, generation=True, kind="generation"),
+    Metric("distinct_2", "distinct-2", lower_is_better=False, share=False, generation=True, kind="generation"),
+    Metric("replacement_rate", "gen. replacement chars", lower_is_better=True, share=True, generation=True,
+           kind="generation"),
+    *(Metric(heldout_key(f), f"held-out {f} bits/byte", lower_is_better=True if f == "clean" else None,
+             share=False, generation=False, bits=True) for f in HELDOUT_FAMILIES),
+    *(Metric(exposure_key(b), f"exposure {copy_bin_label(b)}", lower_is_better=True, share=False,
+             generation=False, kind="exposure", bits=True) for b in COPY_BINS),
 )
 BY_KEY = {m.key: m for m in METRICS}
-# the main table's metrics; quality and distinct-2 are in the details
-MAIN_METRICS = ("bpb", "junk_rate", "repetition_4gram", "memorization")
+# the main table's metrics; the rest are in the details
+MAIN_METRICS = ("bpb", heldout_key("clean"), "junk_rate", "repetition_4gram", "memorization",
+                exposure_key("k2"), exposure_key("k5_8"), exposure_key("k17_32"))
 
 # --- when the models are too small to judge ------------------------------------------------------
 
@@ -203,22 +252,43 @@ class Judgement:
 
     @property
     def better(self) -> bool | None:
+        """None when there is no difference or the metric has no better side."""
         d = self.difference
-        if d is None or d.diff == 0:
+        if d is None or d.diff == 0 or self.metric.lower_is_better is None:
             return None
         return (d.diff < 0) == self.metric.lower_is_better
 
     @property
+    def direction(self) -> str:
+        """better / worse, or higher / lower for a metric with no better side."""
+        d = self.difference
+        if d is None or d.diff == 0:
+            return "the same"
+        if self.metric.lower_is_better is None:
+            return "lower" if d.diff < 0 else "higher"
+        return "better" if self.better else "worse"
+
+    @property
+    def noise_words(self) -> str:
+        """Beyond or within the seed spread, and which way: "better, beyond noise", ..."""
+        d = self.difference
+        if d is None:
+            return NOT_MEASURED
+        if d.noise == BEYOND:
+            return f"{self.direction}, {BEYOND}"
+        if d.noise == ONE_SEED or d.diff == 0:
+            return d.noise
+        return f"{self.direction}, {WITHIN}"
+
+    @property
     def verdict(self) -> str:
-        """A few words for a table cell."""
+        """A few words for a table cell: beyond or within noise and which way, then the caveat."""
         d = self.difference
         if d is None:
             return NOT_MEASURED
         if self.too_small:
-            return f"{TOO_SMALL} ({self.too_small.short})"
-        if d.noise == BEYOND:
-            return f"{'better' if self.better else 'worse'}, {BEYOND}"
-        return d.noise
+            return f"{self.noise_words}; {TOO_SMALL} ({self.too_small.short})"
+        return self.noise_words
 
     def spread_text(self) -> str:
         """± half-width and the seeds, or why there is no spread."""
@@ -240,6 +310,9 @@ class Judgement:
             claim = f"{self.slice} and {self.baseline} have the same {m.label} ({m.value(self.mean)})"
         elif m.key == "bpb":
             claim = f"{self.slice} is {m.amount(d.diff)} {'better' if self.better else 'worse'} than {self.baseline}"
+        elif self.better is None:
+            claim = (f"{self.slice}'s {m.label} is {m.amount(d.diff)} {'lower' if d.diff < 0 else 'higher'} than "
+                     f"{self.baseline}'s")
         else:
             claim = (f"{self.slice}'s {m.label} is {m.amount(d.diff)} {'lower' if d.diff < 0 else 'higher'} than "
                      f"{self.baseline}'s ({'better' if self.better else 'worse'})")
@@ -287,11 +360,13 @@ class Caveats:
     memorization: Caveat | None = None
 
     def for_metric(self, metric: Metric) -> Caveat | None:
+        if metric.kind == "exposure":
+            return None
         if self.models:
             return self.models
-        if metric.generation:
+        if metric.kind == "generation":
             return self.generations
-        if metric.key == "memorization":
+        if metric.kind == "memorization":
             return self.memorization
         return None
 

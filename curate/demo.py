@@ -2,6 +2,12 @@
 
 ingest -> score -> quality classifier -> dedup -> every shipped recipe's slice -> validation
 -> measured against the ground-truth labels -> one small model per slice at equal tokens.
+
+The dedup probe: beside the sample corpus the demo ingests copies of a few of its clean English
+documents, so that the corpus holds each of them 2, 8 or 32 times (PROBE_COPIES), the design of
+Lee et al. 2022 and Carlini et al. 2022 (memorization grows with the copies a model saw).
+`raw` trains on every copy, `dedup` (the same slice deduplicated) and `strict` on one; each
+model's exposure per copy count says how much more predictable it finds them than held-out text.
 """
 from __future__ import annotations
 
@@ -20,7 +26,10 @@ from curate.validate import validate_in_store
 
 DEMO_MARK = "created_by"
 DEDUP_THRESHOLDS = (0.7, 0.8, 0.9)
-TRAIN_SLICES = ("raw", "strict")
+TRAIN_SLICES = ("raw", "dedup", "strict")
+PROBE_COPIES = (2, 8, 32)
+PROBE_DOCS_PER_COUNT = 8
+PROBE_FILE = "dedup-probe.jsonl"
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,38 @@ def _by_input(report, corpus: Path) -> list[list]:
         for i, v in enumerate((1, f.records, f.documents, f.quarantined)):
             g[i] += v
     return [[k, *v] for k, v in groups.items()]
+
+
+def write_probe(db: Path, labels_path: Path, out: Path) -> dict[int, int]:
+    """Write `out`: copies of clean English documents of the ingested sample, so that the corpus
+    holds each of PROBE_DOCS_PER_COUNT documents k times for each k in PROBE_COPIES. The documents
+    are the sample's own, chosen by label (clean, English, 150-600 words), unique in the corpus and
+    not held out of training, in a fixed order (md5 of the external id). Returns {k: documents}."""
+    from curate import evaluation
+    from curate.comparison import is_held_out
+
+    with store.open_store(db, read_only=True) as con:
+        store.register(con, "_labels", evaluation.load_labels(labels_path))
+        rows = con.execute(
+            r"""WITH once AS (SELECT text_hash FROM documents GROUP BY text_hash HAVING count(*) = 1)
+               SELECT d.external_id, d.text, d.text_hash FROM documents d JOIN once USING (text_hash)
+               JOIN _labels l ON l.id = d.external_id
+               WHERE l.junk_type = 'clean' AND l.lang = 'en' AND l.dup_of IS NULL
+                 AND len(string_split_regex(trim(d.text), '\s+')) BETWEEN 150 AND 600
+               ORDER BY md5(d.external_id)""").fetchall()
+    chosen = [(eid, text) for eid, text, h in rows if not is_held_out(h)]
+    need = PROBE_DOCS_PER_COUNT * len(PROBE_COPIES)
+    if len(chosen) < need:
+        raise UsageError(f"the sample corpus has {len(chosen)} clean English documents for the dedup probe; "
+                         f"it needs {need}")
+    made: dict[int, int] = {}
+    with open(out, "w", encoding="utf-8", newline="\n") as fh:
+        for n, (eid, text) in enumerate(chosen[:need]):
+            k = PROBE_COPIES[n % len(PROBE_COPIES)]
+            made[k] = made.get(k, 0) + 1
+            for c in range(1, k):  # the corpus holds the original: k - 1 copies make k
+                fh.write(json.dumps({"id": f"probe-k{k}-{eid}-{c:02d}", "text": text}, ensure_ascii=False) + "\n")
+    return made
 
 
 def _allowed(recipe) -> list[str] | None:
@@ -131,6 +172,15 @@ def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions 
         for f in report.failed:
             print(f"curate: {f.error}")
         return int(ExitCode.FAILED)
+    labels_path = data / "labels.jsonl.gz"
+    if labels_path.exists():
+        probe = store.artifacts_dir(db) / PROBE_FILE
+        made = write_probe(db, labels_path, probe)
+        probe_run, probe_report = pipeline.ingest(db, [str(probe)], IngestOptions(id_field="id"),
+                                                  command="demo ingest dedup probe")
+        print(f"dedup probe (run {probe_run}): {probe_report.documents:,} copies of "
+              + ", ".join(f"{n} documents so the corpus holds each {k} times" for k, n in sorted(made.items()))
+              + f" ({probe})")
 
     with pipeline.recorded_run(db, "demo pipeline", {"data": str(data)}, publish=True) as ctx:
         con = ctx.con
@@ -165,13 +215,20 @@ def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions 
         print(format_table(["recipe", "documents", "kept", "dropped", "kept MB", "validation", "top drop reasons"],
                            rows))
 
-        labels_path = data / "labels.jsonl.gz"
         if labels_path.exists():
             _label_tables(con, slices, evaluation.load_labels(labels_path), "the sample corpus")
 
         if options.train:
             from curate.signals.quality import load_quality_model
-            from train.pipeline import COMPARISON_HEADERS, TrainPlan, comparison, train_slices
+            from train.pipeline import (
+                COMPARISON_HEADERS,
+                VERDICT_HEADERS,
+                TrainPlan,
+                comparison,
+                exposure_table,
+                train_slices,
+                verdict_rows,
+            )
 
             plan = TrainPlan(tokens=options.tokens, seeds=tuple(range(options.seeds)), preset=options.preset,
                              device=options.device)
@@ -183,13 +240,32 @@ def run_demo(db: Path, data: Path, *, quiet: bool = False, options: DemoOptions 
                                    on_log=lambda m: log(m, quiet=quiet))
             _section(f"models trained on each slice ({options.tokens:,} tokens each, {trained[0]['device']})")
             print(format_table(COMPARISON_HEADERS, comparison(trained)))
+            _section("every metric against raw: the difference, its 95% interval over seeds, beyond or within "
+                     "the seed spread and which way")
+            print(format_table(VERDICT_HEADERS, verdict_rows(trained)))
+            heads, table = exposure_table(trained)
+            if table:
+                _section("exposure by copies in the corpus: held-out clean bits/byte minus the bits/byte of "
+                         "training documents the corpus holds k times (mean ± sd over seeds; 0: not told apart "
+                         "from unseen text)")
+                print(format_table(heads, table))
         store.finish_run(con, ctx.run_id, status="ok", exit_code=0,
                          counts_json=json.dumps({"slices": list(slices)}))
     cross = data / "cross"
     if (cross / "labels.jsonl.gz").exists():
         _cross_source(db.with_name(f"{db.stem}-cross{db.suffix}"), cross, quiet)
+    web_checks = []
+    if (data / "web" / "crawl.warc.gz").exists():  # WARC ingest and HTML extraction, in a store of its own
+        from curate.web.demo import run_web_demo
+
+        web_db = db.with_name(f"{db.stem}-web{db.suffix}")
+        _fresh_store(web_db)
+        with store.open_store(web_db) as con:
+            store.set_meta(con, DEMO_MARK, "demo")
+        web_checks = [(f"web crawl: {name}", ok, detail) for name, ok, detail in
+                      run_web_demo(web_db, data / "web", quiet=quiet)]
     with store.open_store(db, read_only=True) as con:
-        checks = check_invariants(con)
+        checks = check_invariants(con) + web_checks
     broken = [c for c in checks if not c[1]]
     print(f"\ninvariants: {len(checks) - len(broken)}/{len(checks)} hold"
           + ("" if not broken else f"; BROKEN: {[c[0] for c in broken]}"))

@@ -6,7 +6,7 @@ import duckdb
 from curate import store
 from curate.console import format_table
 from curate.errors import UsageError
-from curate.recipes import parse_recipe, resolve_slice, rule_reasons
+from curate.recipes import doc_rule_reasons, parse_recipe, resolve_slice, rule_reasons
 from curate.store import ident, table_exists
 
 
@@ -96,7 +96,9 @@ def explain_document(con: duckdb.DuckDBPyConnection, key: str, slice_name: str |
         decision = f"slice {sid}: " + ("KEPT" if kept else f"DROPPED — first failing rule: {reason}")
         recorded = reason if any(reason in [c for _, c, _ in rule_reasons(r)] for r in recipe.rules) else None
         scored = any(v is not None for v in failing.values())
-        if scored and reason != "not_scored" and recorded != first_now:
+        # a URL list or a benchmark dropped it: no stored signal to compare with
+        by_doc_rule = reason in {c for dr in recipe.doc_rules for _, c, _ in doc_rule_reasons(dr)}
+        if scored and reason != "not_scored" and not by_doc_rule and recorded != first_now:
             decision += (f"\nnote: by the stored signals now, the first failing rule is {first_now or 'none'}; "
                          "the signals changed after the slice was built (`curate slice` builds it again)")
     rows = [[s.name, s.family, values.get(s.name), rule_status.get(s.name, "")] for s in signals()]

@@ -7,13 +7,14 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from glob import escape as glob_escape
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from curate import remote
 from curate.errors import CurateError, UsageError
 from curate.store import path_inside
 
@@ -158,7 +159,15 @@ def export_slice(con: duckdb.DuckDBPyConnection, slice_id: str, out_dir: Path, f
 
     A file of that name holds the same content by construction (slice ids are content
     digests), so an existing one is left as it is, and none of different content is replaced.
+    An `out_dir` URL (s3://...) gets the file written locally, then uploaded (curate/remote.py).
     """
+    if remote.is_url(out_dir):
+        name = export_name(slice_id, fmt, redact=redact)
+        if fmt in FORMATS and remote.output_exists(out_dir, name):
+            return remote.join(out_dir, name)
+        with remote.staged_output(out_dir) as local:
+            export_slice(con, slice_id, local, fmt, redact=redact, batch_size=batch_size)
+        return remote.join(out_dir, name)
     _out_dir(out_dir, fmt)
     final = _target(out_dir, export_name(slice_id, fmt, redact=redact))
     if final.exists():
@@ -221,6 +230,10 @@ def export_splits(con: duckdb.DuckDBPyConnection, slice_id: str, out_dir: Path, 
     time: their names do not carry the fractions, so an existing one may hold another split."""
     if not fractions or any(not 0 < f for f in fractions.values()) or abs(sum(fractions.values()) - 1) > 1e-9:
         raise UsageError(f"split fractions must be > 0 and sum to 1, got {dict(fractions)}")
+    if remote.is_url(out_dir):  # written locally, uploaded split files first, the manifest last
+        with remote.staged_output(out_dir) as local:
+            parts = export_splits(con, slice_id, local, fmt, fractions, redact=redact, batch_size=batch_size)
+        return [replace(p, path=remote.join(out_dir, p.path.name)) for p in parts]
     _out_dir(out_dir, fmt)
     finals = {name: _target(out_dir, export_name(slice_id, fmt, redact=redact, split=name))
               for name in sorted(fractions)}

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import orjson
 import pyarrow as pa
 
-from curate import store
+from curate import remote, store
 from curate.errors import FileFailedError, UsageError
 from curate.store import now
 from curate.textnorm import text_hash
@@ -47,6 +48,15 @@ FORMATS = {
     ".csv.gz": "csv",
     ".csv.zst": "csv",
     ".txt": "txt",
+    ".warc": "warc",
+    ".warc.gz": "warc",
+    ".warc.zst": "warc",
+    ".wet": "warc",
+    ".wet.gz": "warc",
+    ".wet.zst": "warc",
+    ".html": "html",
+    ".htm": "html",
+    ".html.gz": "html",
 }
 
 
@@ -57,6 +67,7 @@ class IngestOptions:
     max_doc_bytes: int = MAX_DOC_BYTES
     batch_docs: int = 4096
     batch_bytes: int = 64 * 1024 * 1024
+    html_extractor: str = "resiliparse"  # or "trafilatura" (curate/web/extract.py)
 
 
 @dataclass
@@ -69,6 +80,7 @@ class Record:
     error_kind: str | None = None
     error: str | None = None
     raw: str | None = None
+    n_bytes: int | None = None  # of the text in UTF-8, where the reader has counted them
 
 
 @dataclass
@@ -140,6 +152,14 @@ def match_inputs(patterns: Iterable[str]) -> tuple[list[Path], list[str]]:
     found: list[Path] = []
     unmatched: list[str] = []
     for pattern in patterns:
+        pattern = remote.localized(pattern)  # file:// is a local path
+        if remote.is_url(pattern):  # s3://, gs://, hf://...: listed by the store (curate/remote.py)
+            objects, matched = remote.expand(pattern, lambda name: detect_format(Path(name)) is not None,
+                                             ", ".join(sorted(FORMATS)))
+            found.extend(objects)
+            if not matched:
+                unmatched.append(pattern)
+            continue
         matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
         if not matches:
             base = _glob_base(pattern)
@@ -165,7 +185,7 @@ def match_inputs(patterns: Iterable[str]) -> tuple[list[Path], list[str]]:
     seen: set[Path] = set()
     unique = []
     for p in found:
-        key = p.resolve()
+        key = p.url if isinstance(p, remote.RemoteFile) else p.resolve()
         if key not in seen:
             seen.add(key)
             unique.append(p)
@@ -197,6 +217,7 @@ def display_path(path: Path | str | bytes) -> str:
     written by a Latin-1 system) become `\\xNN` escapes, so the name can be stored and
     printed; the file itself is still read through its real path."""
     s = os.fsdecode(path)
+    s = remote.SPOOLED.get(s, s)  # a local copy of an object is named by the object's URL
     return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
@@ -205,6 +226,14 @@ def refuse_output_inside_inputs(out: Path | None, patterns: Iterable[str], forma
     would be matched by an input glob: each run would ingest the previous run's export."""
     if out is None:
         return
+    out, patterns = remote.localized(out), [remote.localized(p) for p in patterns]
+    inside = remote.output_inside_inputs(out, patterns, formats)
+    if inside is not None:
+        raise UsageError(f"--out {out} is inside the input {inside}: every run would ingest the previous "
+                         "run's export; write the export outside the input folders")
+    if remote.is_url(out) or all(remote.is_url(p) for p in patterns):
+        return
+    patterns = [p for p in patterns if not remote.is_url(p)]
     out_abs = Path(os.path.abspath(out))
     candidates = [out_abs] + [out_abs / f"export.{fmt}" for fmt in formats]
     for pattern in patterns:
@@ -440,7 +469,7 @@ def _checked_text(record_no: int, text: object, obj: dict, opts: IngestOptions, 
         return Record(record_no, error_kind="bad_metadata",
                       error=f"other fields cannot be stored as JSON: {exc}", raw=_truncate(raw))
     return Record(record_no, text=text, external_id=external_id, metadata=metadata,
-                  metadata_json=metadata_json)
+                  metadata_json=metadata_json, n_bytes=n_bytes)
 
 
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -465,6 +494,44 @@ def _raw_lines(fh, limit: int) -> Iterator[tuple[bytes, int]]:
         yield line, n
 
 
+_SLOW_PATH = object()
+_SAFE_DEPTH = 400
+_INT64_SPAN = float(2 ** 63)
+
+
+def _fast_json(line: bytes) -> object:
+    """A line's JSON value by orjson (which checks the UTF-8 as it parses), or _SLOW_PATH where
+    orjson's answer could differ from json's or is an error: then the line goes through
+    json.loads, whose errors name the record's fault.
+
+    orjson refuses what json reads (NaN, a lone surrogate escape, 1e400), which the slow path
+    handles, and reads two things differently: an integer past 64 bits becomes a float, and it
+    nests 1024 deep where json stops at Python's recursion limit. A value holding a float of
+    2^63 or more, or nested past _SAFE_DEPTH, is therefore read again by json.
+    """
+    try:
+        obj = orjson.loads(line)
+    except (ValueError, RecursionError):  # orjson.JSONDecodeError is a ValueError
+        return _SLOW_PATH
+    return _SLOW_PATH if _differs_from_json(obj) else obj
+
+
+def _differs_from_json(obj: object) -> bool:
+    """Whether json.loads may read the value orjson read as `obj` otherwise (see _fast_json)."""
+    stack = [(obj, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if depth >= _SAFE_DEPTH:
+            return True
+        for x in (v.values() if type(v) is dict else v if type(v) is list else (v,)):
+            t = type(x)
+            if t is dict or t is list:
+                stack.append((x, depth + 1))
+            elif t is float and not -_INT64_SPAN < x < _INT64_SPAN:
+                return True
+    return False
+
+
 def _read_jsonl(path: Path, opts: IngestOptions, digest=None) -> Iterator[Record]:
     # A JSON line may escape every character (\uXXXX), so allow 6x the text limit.
     line_limit = opts.max_doc_bytes * 6 + 65536
@@ -486,6 +553,13 @@ def _read_jsonl(path: Path, opts: IngestOptions, digest=None) -> Iterator[Record
                 line = line[len(_UTF8_BOM):]
             if not line.strip():
                 yield Record(record_no, error_kind="empty_line", error="blank line", raw="")
+                continue
+            obj = _fast_json(line)
+            if obj is not _SLOW_PATH:
+                rec = _to_record(record_no, obj, opts, "")
+                if rec.error_kind is not None:  # the quote of a bad record is only made for one
+                    rec.raw = _truncate(line.decode("utf-8"))
+                yield rec
                 continue
             try:
                 decoded = line.decode("utf-8")
@@ -657,7 +731,7 @@ def _read_csv(path: Path, opts: IngestOptions, digest=None) -> Iterator[Record]:
                              raw=_truncate(_printable(raw)))
                 continue
             obj = dict(zip(header, row))
-            if any(_has_surrogates(v) for v in row):
+            if _has_surrogates(raw):  # in any field: the commas that join them are ASCII
                 yield Record(record_no, error_kind="invalid_utf8",
                              error="row holds bytes that are not valid UTF-8",
                              raw=_truncate(_printable(raw)))
@@ -693,7 +767,10 @@ def _read_parquet(path: Path, opts: IngestOptions, digest=None) -> Iterator[Reco
         for batch in batches:
             for obj in batch.to_pylist():
                 record_no += 1
-                yield _to_record(record_no, obj, opts, _json_preview(obj, names))
+                rec = _to_record(record_no, obj, opts, "")
+                if rec.error_kind is not None:  # the quote of a bad record is only made for one
+                    rec.raw = _json_preview(obj, names)
+                yield rec
     except (OSError, pa.ArrowException, ValueError, OverflowError) as exc:
         raise FileFailedError(
             f"{display_path(path)}: unreadable Parquet data after record {record_no}: {exc}") from exc
@@ -734,11 +811,29 @@ def _read_txt(path: Path, opts: IngestOptions, digest=None) -> Iterator[Record]:
     yield rec
 
 
+def _read_web(path: Path, opts: IngestOptions, digest=None) -> Iterator[Record]:
+    """WARC/WET records and .html pages (curate/web/): main text, page metadata, quarantine."""
+    from curate.web import warc
+
+    read = warc.read_warc if detect_format(path) == "warc" else warc.read_html
+    with _open_binary(path, digest) as fh:
+        for r in read(fh, display_path(path), max_bytes=opts.max_doc_bytes, extractor=opts.html_extractor):
+            if r.error_kind is not None:
+                yield Record(r.record_no, error_kind=r.error_kind, error=r.error, raw=_truncate(r.raw))
+                continue
+            rec = _checked_text(r.record_no, r.text, {**r.metadata, opts.text_field: r.text}, opts, r.text)
+            if rec.error_kind is None and rec.external_id is None:
+                rec.external_id = r.metadata.get("warc_record_id") or display_path(path.stem)
+            yield rec
+
+
 READERS: dict[str, Callable[..., Iterator[Record]]] = {
     "jsonl": _read_jsonl,
     "csv": _read_csv,
     "parquet": _read_parquet,
     "txt": _read_txt,
+    "warc": _read_web,
+    "html": _read_web,
 }
 
 
@@ -792,7 +887,6 @@ class _Batcher:
 
     def flush(self) -> None:
         if self.docs:
-            encoded = [r.text.encode("utf-8") for r in self.docs]
             tbl = pa.table(
                 [
                     [make_doc_id(self.source_id, r.record_no) for r in self.docs],
@@ -801,7 +895,7 @@ class _Batcher:
                     [r.external_id for r in self.docs],
                     [r.text for r in self.docs],
                     [text_hash(r.text) for r in self.docs],
-                    [len(b) for b in encoded],
+                    [len(r.text.encode("utf-8")) if r.n_bytes is None else r.n_bytes for r in self.docs],
                     [r.metadata_json if r.metadata_json is not None or not r.metadata
                      else json.dumps(r.metadata, default=str, ensure_ascii=False) for r in self.docs],
                     [self.run_id] * len(self.docs),
@@ -832,15 +926,22 @@ class _Batcher:
 
 
 def ingest_file(
-    con: duckdb.DuckDBPyConnection, path: Path, opts: IngestOptions, run_id: int
+    con: duckdb.DuckDBPyConnection, path: Path, opts: IngestOptions, run_id: int, *, sha: str | None = None
 ) -> FileResult:
     """Ingest one file; a file whose content is already stored is skipped.
 
     Batches commit one by one (a single transaction over a multi-GB file makes DuckDB hold
     the whole file in memory), and the file's `sources` row is written last: it is the
     commit point. A file that fails has its rows deleted; rows left by a killed run have
-    no `sources` row and are removed by `remove_orphans` before the next ingest.
+    no `sources` row and are removed by `remove_orphans` before the next ingest. `sha`: the
+    file's sha256 where it is already known (an object's, taken as it was downloaded).
     """
+    if isinstance(path, remote.RemoteFile):  # read from a local copy, recorded under its URL
+        try:
+            with remote.spooled(path) as (local, object_sha):
+                return ingest_file(con, local, opts, run_id, sha=object_sha)
+        except remote.RemoteReadError as exc:
+            return FileResult(path.url, "failed", error=str(exc))
     uri = display_path(path)
     fmt = detect_format(path)
     if path.is_dir():  # a folder under an input that could not be listed (see _walk_inputs)
@@ -853,7 +954,7 @@ def ingest_file(
         return FileResult(uri, "failed", error=f"{uri}: cannot read folder: {why}")
     try:
         before = os.stat(path)
-        sha = file_sha256(path)
+        sha = file_sha256(path) if sha is None else sha
     except OSError as exc:
         return FileResult(uri, "failed", error=f"{uri}: cannot read: {_storable(exc.strerror or str(exc))}")
     source_id = sha[:16]

@@ -30,6 +30,7 @@ from curate.ingest import (
     refuse_output_inside_inputs,
 )
 from curate.quality import obtain_quality_model, quality_note
+from curate.remote import output_exists
 
 
 @dataclass
@@ -161,7 +162,7 @@ def _validated(con: duckdb.DuckDBPyConnection, db: Path, recipe, slice_id: str) 
     return edited <= row[1]
 
 
-def up_to_date_slice(con: duckdb.DuckDBPyConnection, db: Path, recipe, *, out: Path | None = None,
+def up_to_date_slice(con: duckdb.DuckDBPyConnection, db: Path, recipe, *, out: Path | str | None = None,
                      formats: Sequence[str] = (), validating: bool = True) -> str | None:
     """The latest slice of the recipe if `curate run` would change nothing, else None.
 
@@ -181,7 +182,7 @@ def up_to_date_slice(con: duckdb.DuckDBPyConnection, db: Path, recipe, *, out: P
         return None
     if validating and not _validated(con, db, recipe, latest):
         return None
-    if out is not None and not all((out / export_name(latest, f, redact=recipe.redact_pii)).exists()
+    if out is not None and not all(output_exists(out, export_name(latest, f, redact=recipe.redact_pii))
                                    for f in formats):
         return None
     return latest
@@ -193,7 +194,7 @@ def run_pipeline(
     inputs: Sequence[str],
     *,
     opts: IngestOptions = IngestOptions(),
-    out: Path | None = None,
+    out: Path | str | None = None,  # a folder or an object-store URL
     formats: Sequence[str] = ("parquet",),
     device: str = "auto",
     workers: int | None = None,
@@ -251,6 +252,12 @@ def run_pipeline(
             stage("dedup")
             rep.dedup.append(engine.dedup(con, db, recipe.dedup.near_threshold, minhash.SignatureSpec(),
                                           ctx.run_id, device=signature_device(device)))
+        benchmarks = [n for dr in recipe.doc_rules if dr.kind == "decontam_overlap" for n, _ in dr.names]
+        if benchmarks:  # the new documents against the benchmarks the recipe drops on
+            from curate.decontam import catch_up
+
+            stage("decontaminate")
+            catch_up(con, benchmarks, ctx.run_id)
         stage("slice")
         rep.slice = recipes_mod.build_slice(con, recipe, ctx.run_id)
         rep.slice_id = rep.slice.slice_id

@@ -11,6 +11,9 @@ values are always bound parameters.
       mojibake_count: default     # the registry's published threshold
       gopher_quality: defaults    # every published threshold of a signal family
       quality: {min: 0.5}
+      url_blocklist: {adult: lists/adult.txt}   # list files, relative to the recipe (curate/urllists.py)
+      url_allowlist: {trusted: lists/ok.txt}    # documents on it pass every url_blocklist
+      decontam_overlap: [mmlu]                  # benchmarks `curate decontaminate` checked
     dedup: {exact: true, near_threshold: 0.8}
     export: {redact_pii: false}
 
@@ -19,13 +22,21 @@ Recipes come from anyone, so they are refused (exit 2, file and line) unless the
 anchors or aliases, with every key given once and every bound a finite number, and named by
 a plain file stem (RECIPE_NAME): the name becomes the slice id, the suite's file name and
 the export's.
+
+Three filters are not ranges over a stored signal (DocRule): `url_blocklist` drops a document
+whose URL a list names (reason `url_blocklist:NAME`, one reason per list) and one without a
+URL (`url_missing`: a null, which fails a rule here as everywhere); `url_allowlist` exempts the
+documents it names from every blocklist; `decontam_overlap` drops a document that shares an
+n-gram with an item of a benchmark (`decontam_overlap:NAME`). They run where they are written
+among the other filters.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -68,6 +79,25 @@ class Rule:
         return d
 
 
+DOC_RULE_KINDS = ("url_blocklist", "url_allowlist", "decontam_overlap")
+
+
+@dataclass(frozen=True)
+class DocRule:
+    """A filter over what the signals table does not hold: URL lists (`names` are (list name,
+    absolute path) pairs) or benchmark overlaps (`names` are (benchmark, "") pairs)."""
+
+    kind: str
+    names: tuple[tuple[str, str], ...]
+    position: int = 0  # how many of the recipe's signal rules run before it
+    line: int | None = field(default=None, compare=False)  # where it was written, for messages
+
+    def to_value(self):
+        if self.kind == "decontam_overlap":
+            return [n for n, _ in self.names]
+        return {n: path for n, path in self.names}
+
+
 @dataclass(frozen=True)
 class DedupSetting:
     exact: bool = False
@@ -82,13 +112,21 @@ class Recipe:
     description: str = ""
     redact_pii: bool = False
     origin: str = "<string>"
+    doc_rules: tuple[DocRule, ...] = ()
 
     def to_dict(self) -> dict:
         """The resolved recipe (defaults expanded), the form that is hashed and stored."""
+        filters: dict = {}
+        for i in range(len(self.rules) + 1):
+            for dr in self.doc_rules:
+                if dr.position == i:
+                    filters[dr.kind] = dr.to_value()
+            if i < len(self.rules):
+                filters[self.rules[i].signal] = self.rules[i].to_dict()
         return {
             "name": self.name,
             "description": self.description,
-            "filters": {r.signal: r.to_dict() for r in self.rules},
+            "filters": filters,
             "dedup": {"exact": self.dedup.exact, "near_threshold": self.dedup.near_threshold},
             "export": {"redact_pii": self.redact_pii},
         }
@@ -228,7 +266,9 @@ def _load_yaml(text: str, origin: str) -> tuple[object, dict[tuple[str, ...], in
     return data, lines
 
 
-def parse_recipe(text: str, origin: str = "<string>") -> Recipe:
+def parse_recipe(text: str, origin: str = "<string>", base_dir: Path | None = None) -> Recipe:
+    """A validated recipe; list files in it are resolved against `base_dir` (the recipe
+    file's folder; the working directory when None)."""
     data, lines = _load_yaml(text, origin)
 
     def err(path: tuple[str, ...], msg: str) -> RecipeError:
@@ -252,7 +292,7 @@ def parse_recipe(text: str, origin: str = "<string>") -> Recipe:
         raise err(("description",), f"`description` must be text, got {type(description).__name__}")
     registry = _registry()
 
-    rules: dict[str, Rule] = {}
+    rules: dict[str, Rule | DocRule] = {}
     families = sorted({s.family for s in list(registry)})
     filters = data.get("filters") or {}
     if not isinstance(filters, dict):
@@ -267,11 +307,16 @@ def parse_recipe(text: str, origin: str = "<string>") -> Recipe:
                     rules.pop(s.name, None)
                     rules[s.name] = Rule(s.name, s.default_min, s.default_max, line=lines.get(path))
             continue
+        if key in DOC_RULE_KINDS:
+            rules.pop(key, None)
+            rules[key] = _parse_doc_rule(str(key), spec, path, err, lines.get(path), base_dir)
+            continue
         try:
             sig = registry.get(str(key))
         except KeyError:
             raise err(path, f"unknown signal {key!r} (known: {', '.join(registry_names(registry))}; "
-                            f"or a family with `defaults`: {', '.join(families)})") from None
+                            f"or a family with `defaults`: {', '.join(families)}; "
+                            f"or {', '.join(DOC_RULE_KINDS)})") from None
         rules.pop(sig.name, None)  # a later rule for the same signal replaces the earlier one
         if spec == "default":
             if sig.default_min is None and sig.default_max is None:
@@ -297,14 +342,56 @@ def parse_recipe(text: str, origin: str = "<string>") -> Recipe:
     if not isinstance(redact, bool):
         raise err(("export", "redact_pii"), "`export.redact_pii` must be true or false")
 
+    signal_rules: list[Rule] = []
+    doc_rules: list[DocRule] = []
+    for r in rules.values():
+        if isinstance(r, DocRule):
+            doc_rules.append(replace(r, position=len(signal_rules)))
+        else:
+            signal_rules.append(r)
+    if any(d.kind == "url_allowlist" for d in doc_rules) and not any(d.kind == "url_blocklist" for d in doc_rules):
+        raise err(("filters", "url_allowlist"), "`url_allowlist` exempts documents from `url_blocklist`: "
+                                                "give a `url_blocklist` too")
     return Recipe(
         name=name.strip(),
-        rules=tuple(rules.values()),
+        rules=tuple(signal_rules),
+        doc_rules=tuple(doc_rules),
         dedup=DedupSetting(exact=exact, near_threshold=float(near) if near is not None else None),
         description=description or "",
         redact_pii=redact,
         origin=origin,
     )
+
+
+def _parse_doc_rule(kind: str, spec, path, err, line, base_dir: Path | None) -> DocRule:
+    if kind == "decontam_overlap":
+        from curate.decontam import BENCHMARK_NAME, BENCHMARK_NAME_RULE
+
+        names = [spec] if isinstance(spec, str) else spec
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise err(path, "`decontam_overlap` takes a list of benchmark names, e.g. [mmlu, gsm8k]")
+        for n in names:
+            if not BENCHMARK_NAME.fullmatch(n):
+                raise err(path, f"benchmark name {n[:80]!r} must be {BENCHMARK_NAME_RULE}")
+        return DocRule(kind, tuple((n, "") for n in dict.fromkeys(names)), line=line)
+    from curate.urllists import LIST_NAME, LIST_NAME_RULE
+
+    if kind == "url_allowlist" and isinstance(spec, str):
+        spec = {"allow": spec}
+    if not isinstance(spec, dict) or not spec:
+        raise err(path, f"`{kind}` takes a mapping of list name -> list file, e.g. {{adult: lists/adult.txt}}")
+    out = []
+    for name, file in spec.items():
+        if not isinstance(name, str) or not LIST_NAME.fullmatch(name):
+            raise err((*path, str(name)), f"list name {str(name)[:80]!r} must be {LIST_NAME_RULE} "
+                                          f"(it names the drop reason {kind}:NAME)")
+        if not isinstance(file, str) or not file.strip():
+            raise err((*path, name), f"`{kind}.{name}` must be the path of a list file")
+        p = Path(file.strip()).expanduser()
+        if not p.is_absolute():
+            p = (base_dir if base_dir is not None else Path.cwd()) / p
+        out.append((name, os.path.abspath(p)))
+    return DocRule(kind, tuple(out), line=line)
 
 
 def registry_names(registry) -> list[str]:
@@ -381,7 +468,7 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.exists():
             raise RecipeError(f"no recipe file {p}")
-        return parse_recipe(read_recipe_file(p), origin=str(p))
+        return parse_recipe(read_recipe_file(p), origin=str(p), base_dir=p.absolute().parent)
     name = str(name_or_path)
     if name not in shipped_recipe_names():
         raise RecipeError(
@@ -411,15 +498,68 @@ def rule_reasons(rule: Rule) -> list[tuple[str, str, list]]:
 
 def reason_case(rules: tuple[Rule, ...]) -> tuple[str, list]:
     """A CASE expression over alias `s` giving the first failing rule's reason, or NULL."""
+    return _case([c for rule in rules for c in rule_reasons(rule)])
+
+
+def _case(conds: list[tuple[str, str, list]]) -> tuple[str, list]:
+    """CASE WHEN cond THEN reason ... over (condition, reason, bound values), first match wins."""
     whens, params = [], []
-    for rule in rules:
-        for cond, reason, values in rule_reasons(rule):
-            whens.append(f"WHEN {cond} THEN ?")
-            params.extend(values)
-            params.append(reason)
+    for cond, reason, values in conds:
+        whens.append(f"WHEN {cond} THEN ?")
+        params.extend(values)
+        params.append(reason)
     if not whens:
         return "CAST(NULL AS VARCHAR)", []
     return "CASE " + " ".join(whens) + " ELSE NULL END", params
+
+
+def doc_rule_reasons(rule: DocRule) -> list[tuple[str, str, list]]:
+    """(SQL condition over alias `d` that fails the rule, reason code, bound values) in order.
+
+    The URL conditions read the temp tables `_prepare_doc_rules` makes for one build.
+    """
+    from curate.urllists import URL_DOCS, URL_HITS
+
+    if rule.kind == "decontam_overlap":
+        return [("EXISTS (SELECT 1 FROM decontam_hits x WHERE x.doc_id = d.doc_id AND x.benchmark = ?)",
+                 f"decontam_overlap:{name}", [name]) for name, _ in rule.names]
+    if rule.kind == "url_allowlist":
+        return []
+    out = [(f"NOT EXISTS (SELECT 1 FROM {URL_DOCS} u WHERE u.doc_id = d.doc_id)", "url_missing", [])]
+    for name, _ in rule.names:
+        out.append((f"EXISTS (SELECT 1 FROM {URL_HITS} x WHERE x.doc_id = d.doc_id AND x.kind = 'block' "
+                     f"AND x.name = ?) AND NOT EXISTS (SELECT 1 FROM {URL_HITS} a WHERE a.doc_id = d.doc_id "
+                     "AND a.kind = 'allow')", f"url_blocklist:{name}", [name]))
+    return out
+
+
+def _decision_case(recipe: Recipe) -> tuple[str, list]:
+    """reason_case over the signal rules with the recipe's DocRules at their places."""
+    if not recipe.doc_rules:
+        return reason_case(recipe.rules)
+    conds: list[tuple[str, str, list]] = []
+    for i in range(len(recipe.rules) + 1):
+        conds += [c for dr in recipe.doc_rules if dr.position == i for c in doc_rule_reasons(dr)]
+        if i < len(recipe.rules):
+            conds += rule_reasons(recipe.rules[i])
+    return _case(conds)
+
+
+def _prepare_doc_rules(con: duckdb.DuckDBPyConnection, recipe: Recipe) -> None:
+    """The temp tables the recipe's URL rules read (the lists' matches), for one build."""
+    from curate import urllists
+
+    lists = tuple(urllists.UrlList(name, path, "block" if dr.kind == "url_blocklist" else "allow")
+                  for dr in recipe.doc_rules if dr.kind in ("url_blocklist", "url_allowlist")
+                  for name, path in dr.names)
+    if lists:
+        urllists.materialize_hits(con, lists)
+
+
+def _drop_doc_rule_tables(con: duckdb.DuckDBPyConnection) -> None:
+    from curate import urllists
+
+    urllists.drop_temp(con)
 
 
 def compile_decisions(recipe: Recipe) -> tuple[str, list]:
@@ -428,7 +568,7 @@ def compile_decisions(recipe: Recipe) -> tuple[str, list]:
     Filters run first, in the recipe's order; dedup last, so a duplicate is dropped
     only when another copy (the cluster's best member) exists.
     """
-    case_sql, params = reason_case(recipe.rules)
+    case_sql, params = _decision_case(recipe)
     dup_sql = "NULL"
     dup_params: list = []
     joins = ""
@@ -490,6 +630,16 @@ def _check_buildable(con: duckdb.DuckDBPyConnection, recipe: Recipe) -> None:
     if not table_exists(con, "signals"):
         raise UsageError("no signals yet: run `curate score` first")
     _check_signals_present(con, recipe)
+    for dr in recipe.doc_rules:
+        if dr.kind == "decontam_overlap":
+            from curate.decontam import check_usable
+
+            check_usable(con, [n for n, _ in dr.names], recipe.name)
+        else:
+            from curate.urllists import check_readable
+
+            for _, path in dr.names:
+                check_readable(Path(path))
     if recipe.dedup.near_threshold is not None:
         from curate.dedup.lsh import dedup_thresholds
 
@@ -502,6 +652,7 @@ def _check_buildable(con: duckdb.DuckDBPyConnection, recipe: Recipe) -> None:
 
 def _decide(con: duckdb.DuckDBPyConnection, recipe: Recipe) -> str:
     """Every document's decision into the temp table _BUILDING; returns the slice id they make."""
+    _prepare_doc_rules(con, recipe)
     sql, params = compile_decisions(recipe)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_BUILDING} AS "
                 f"SELECT doc_id, reason IS NULL AS kept, reason FROM ({sql})", params)
@@ -550,6 +701,7 @@ def current_slice_id(con: duckdb.DuckDBPyConnection, recipe: Recipe) -> str:
         return _decide(con, recipe)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_BUILDING}")
+        _drop_doc_rule_tables(con)
 
 
 def build_slice(con: duckdb.DuckDBPyConnection, recipe: Recipe, run_id: int | None = None) -> SliceResult:
@@ -595,6 +747,7 @@ def build_slice(con: duckdb.DuckDBPyConnection, recipe: Recipe, run_id: int | No
             ).fetchall()
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_BUILDING}")
+        _drop_doc_rule_tables(con)
     return SliceResult(sid, recipe.name, recipe.recipe_id, n_docs, n_kept, n_dropped, kept_bytes, reasons,
                        new=not stored)
 

@@ -19,7 +19,13 @@ import duckdb
 
 from curate.errors import SchemaError, StoreLockedError, UsageError
 
-SCHEMA_VERSION = 1
+# 2: sweeps and sweep_runs (threshold sweeps). A version-1 store gains them on its next
+# read-write open (every CREATE below is IF NOT EXISTS); read-only, it is read as it is and
+# the sweep reads find no sweeps (curate/sweeps.py asks table_exists first).
+# 3: decontam_benchmarks, decontam_items, decontam_scanned and decontam_hits (benchmark
+# decontamination, curate/decontam.py). An older store gains them the same way; read-only it
+# is read as it is, and the decontamination reads find none (they ask table_exists first).
+SCHEMA_VERSION = 3
 DEFAULT_DB = Path("curate.duckdb")
 # The store keeps bytes, not tokens (no tokenizer runs before training): tokens are estimated as
 # bytes / 4, the usual rule of thumb for BPE tokenizers on English text, everywhere they are shown.
@@ -46,6 +52,12 @@ TABLES = (
     "validations",
     "train_runs",
     "generations",
+    "sweeps",
+    "sweep_runs",
+    "decontam_benchmarks",
+    "decontam_items",
+    "decontam_scanned",
+    "decontam_hits",
 )
 
 _DDL = (
@@ -188,6 +200,59 @@ _DDL = (
         sample VARCHAR NOT NULL,
         quality DOUBLE,
         junk BOOLEAN
+    )""",
+    """CREATE TABLE IF NOT EXISTS sweeps (
+        sweep_id VARCHAR PRIMARY KEY,    -- content hash of the base recipe, signal, bound and training setup
+        recipe_name VARCHAR NOT NULL,
+        recipe_id VARCHAR NOT NULL,      -- the base recipe's
+        signal VARCHAR NOT NULL,
+        bound VARCHAR NOT NULL,          -- min | max: the side of the rule the values set
+        token_budget BIGINT NOT NULL,
+        preset VARCHAR NOT NULL,
+        config JSON NOT NULL,            -- the whole spec, the last values and seeds asked for included
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS sweep_runs (
+        sweep_id VARCHAR NOT NULL,
+        value DOUBLE NOT NULL,           -- the bound the slice was built with
+        slice_id VARCHAR NOT NULL,
+        seed INTEGER NOT NULL,
+        train_run_id VARCHAR NOT NULL,   -- the model, a row of train_runs like any other
+        recorded_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS decontam_benchmarks (
+        benchmark VARCHAR PRIMARY KEY,   -- the NAME of `curate decontaminate --benchmark NAME=FILE`
+        uri VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL,         -- of the file's bytes
+        ngram INTEGER NOT NULL,
+        min_words INTEGER NOT NULL,
+        text_field VARCHAR NOT NULL,     -- of a JSONL file: where the items' text and ids are
+        id_field VARCHAR NOT NULL,
+        index_key VARCHAR NOT NULL,      -- sha256, ngram, min_words, normalisation: a change re-marks all
+        n_items BIGINT NOT NULL,
+        n_short BIGINT NOT NULL,         -- items of min_words..ngram-1 words, matched whole
+        n_unchecked BIGINT NOT NULL,     -- items under min_words: too common to mean a leak
+        updated_at TIMESTAMP NOT NULL,
+        run_id BIGINT
+    )""",
+    """CREATE TABLE IF NOT EXISTS decontam_items (
+        benchmark VARCHAR NOT NULL,
+        item_no BIGINT NOT NULL,         -- the item's line in the benchmark file
+        item_id VARCHAR,                 -- its `id` field, when the file has one
+        n_words INTEGER NOT NULL,        -- normalised words
+        preview VARCHAR NOT NULL         -- the item's text, truncated
+    )""",
+    """CREATE TABLE IF NOT EXISTS decontam_scanned (
+        benchmark VARCHAR NOT NULL,
+        doc_id VARCHAR NOT NULL          -- checked against the benchmark's index of index_key
+    )""",
+    """CREATE TABLE IF NOT EXISTS decontam_hits (
+        benchmark VARCHAR NOT NULL,
+        doc_id VARCHAR NOT NULL,
+        item_no BIGINT NOT NULL,
+        n_ngrams INTEGER NOT NULL,       -- the item's n-grams found in the document
+        run_id BIGINT
     )""",
 )
 
@@ -490,6 +555,15 @@ def signal_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The signal columns the store holds (the registry's, as of the last score run)."""
     return {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'signals'").fetchall()}
+
+
+def document_url_sql(alias: str = "d") -> str:
+    """The SQL expression of a document's URL (metadata field `url`, as the readers store it;
+    NULL without one, or when it is not a string), over `documents` under `alias`."""
+    if not _IDENT.match(alias):
+        raise ValueError(f"not an alias: {alias!r}")
+    return (f"CASE WHEN json_type({alias}.metadata, '$.url') = 'VARCHAR' "
+            f"THEN json_extract_string({alias}.metadata, '$.url') END")
 
 
 def unscored_count(con: duckdb.DuckDBPyConnection) -> int:

@@ -38,6 +38,7 @@ from sample_data import dirt  # noqa: E402
 from sample_data.sources import (  # noqa: E402
     LegacyText, Source, SourceMissing, clean_loaders, load_python_docs, load_vim_tutors, word_count,
 )
+from sample_data.warc_pages import build_web  # noqa: E402
 
 LANG_WEIGHTS = {"en": 0.34, "de": 0.11, "fr": 0.07, "es": 0.09, "ru": 0.10, "zh": 0.10, "ja": 0.07,
                 "it": 0.06, "pt": 0.06}
@@ -71,6 +72,7 @@ class BuildConfig:
     pages_max: int = 150
     n_dup_prompts: int = 32
     n_clean_prompts: int = 28
+    web: bool = True  # also build web/ (crawl.warc.gz, its labels and expected texts)
 
 
 @dataclass(frozen=True)
@@ -525,6 +527,8 @@ def build(cfg: BuildConfig, bundle: Bundle) -> dict:
              "reference_langs": dict(sorted(ref_langs.items())), "prompts": prompts,
              "hot_docs": len(tr.hot), "pages_files": writer.n_pages}
     (out / "stats.json").write_text(json.dumps(stats, indent=1) + "\n", encoding="utf-8")
+    if cfg.web:  # the crawl of real HTML pages (sample_data/warc_pages.py), beside the corpus
+        stats["web"] = build_web(out / "web", cfg.seed)
     return stats
 
 

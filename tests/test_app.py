@@ -157,7 +157,7 @@ def test_the_navigation_lists_each_page_once():
     assert len({v.URL_PATH for v in pages}) == len(pages) and all(callable(v.render) for v in pages)
     from curate.dashboard.views import page_titles
 
-    assert list(page_titles()) == ["audit", "documents", "explorer", "compare", "validation", "runs"]
+    assert list(page_titles()) == ["audit", "documents", "explorer", "compare", "sweeps", "validation", "runs"]
 
 
 def test_an_old_link_opens_its_page_with_its_parameters(monkeypatch, trained):

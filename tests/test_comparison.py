@@ -95,7 +95,8 @@ def test_a_worse_slice_and_a_share_metric_read_the_right_way():
 
 def test_the_sentence_within_noise_and_with_one_seed():
     [j] = verdicts.judge(_runs({"raw": [3.45, 3.52], "strict": [3.40, 3.50]}), "raw", metrics=["bpb"])
-    assert j.verdict == WITHIN and "within noise, the seeds disagree as much as the slices do" in j.sentence()
+    assert j.verdict == f"better, {WITHIN}"
+    assert "within noise, the seeds disagree as much as the slices do" in j.sentence()
     [j] = verdicts.judge(_runs({"raw": [3.55], "strict": [3.41]}), "raw", metrics=["bpb"])
     assert j.verdict == ONE_SEED
     assert j.sentence() == ("strict is 0.140 bits/byte better than raw (1 seed each: no spread can be computed "
@@ -105,7 +106,7 @@ def test_the_sentence_within_noise_and_with_one_seed():
 def test_too_few_tokens_per_parameter_is_too_small_to_judge_even_beyond_noise():
     runs = _runs({"raw": [3.54, 3.56, 3.55], "strict": [3.40, 3.42, 3.41]}, tokens=150_000, n_params=850_000)
     [j] = verdicts.judge(runs, "raw", metrics=["bpb"])
-    assert j.verdict == "too small to judge (0.18 tokens/parameter)"
+    assert j.verdict == "better, beyond noise; too small to judge (0.18 tokens/parameter)"
     s = j.sentence()
     assert s.startswith("strict is 0.140 bits/byte better than raw (±0.023, 95% interval over 3 seeds each, "
                         "beyond noise), but the models are too small to judge: a model saw 150,000 training tokens")
@@ -113,7 +114,8 @@ def test_too_few_tokens_per_parameter_is_too_small_to_judge_even_beyond_noise():
 
 def test_bits_per_byte_near_the_unigram_baseline_is_too_small_to_judge():
     runs = _runs({"raw": [3.54, 3.56], "strict": [3.40, 3.42]})
-    assert verdicts.judge(runs, "raw", metrics=["bpb"], unigram_bpb=3.11)[0].verdict.startswith("too small to judge")
+    assert verdicts.judge(runs, "raw", metrics=["bpb"], unigram_bpb=3.11)[0].verdict.endswith(
+        "; too small to judge (near the unigram baseline)")
     assert "no better than a unigram model's (3.11" in verdicts.judge(runs, "raw", unigram_bpb=3.11)[0].sentence()
     # 3.40 is 9% under 3.75: within the 10% margin; 20% under is a model that learned something
     assert verdicts.judge(runs, "raw", unigram_bpb=3.75)[0].too_small is not None
@@ -125,7 +127,7 @@ def test_junk_samples_make_only_the_generation_metrics_too_small():
             for s, bs in {"raw": [3.0, 3.01], "strict": [2.5, 2.51]}.items() for i, b in enumerate(bs)]
     by = {j.metric.key: j for j in verdicts.judge(runs, "raw")}
     assert by["bpb"].verdict == "better, beyond noise"
-    assert by["junk_rate"].verdict == "too small to judge (junk samples)"
+    assert by["junk_rate"].verdict == "within noise; too small to judge (junk samples)"
     assert by["memorization"].too_small is None
     one_clean = [Run("raw", 0, metrics={"junk_rate": 0.5}), Run("strict", 0, metrics={"junk_rate": 1.0})]
     assert verdicts.caveats(one_clean).generations is None  # "every slice": raw's samples are half readable
@@ -134,7 +136,8 @@ def test_junk_samples_make_only_the_generation_metrics_too_small():
 def test_no_memorization_anywhere_is_too_small_to_judge():
     runs = _runs({"raw": [0.0, 0.0], "strict": [0.0, 0.0]}, key="memorization")
     [j] = verdicts.judge(runs, "raw", metrics=["memorization"])
-    assert j.verdict == "too small to judge (nothing memorized)" and "have the same memorization" in j.sentence()
+    assert j.verdict == "within noise; too small to judge (nothing memorized)"
+    assert "have the same memorization" in j.sentence()
 
 
 def test_judge_skips_the_baseline_and_metrics_nobody_measured():
@@ -306,7 +309,7 @@ def test_the_cli_table_says_the_same(clear_store):
     assert table["raw"]["verdict"] == "baseline (raw)"
     assert table["tight"]["vs baseline (95%)"].startswith("-0.1400 ± 0.0")
     assert table["tight"]["verdict"] == "better, beyond noise"
-    assert table["loose"]["verdict"] == WITHIN
+    assert table["loose"]["verdict"] == f"better, {WITHIN}"
     assert table["tight"]["seeds"] == 3 and table["tight"]["bits/byte (mean ± sd)"] == "3.4100 ± 0.0100"
 
 
@@ -359,8 +362,8 @@ def test_the_page_says_what_is_beyond_and_within_noise(monkeypatch, clear_store)
     table = _table(at)
     verdicts = dict(zip(zip(table["slice"], table["metric"]), table["verdict"]))
     assert verdicts[("tight", "bits/byte")] == "better, beyond noise"
-    assert verdicts[("loose", "bits/byte")] == WITHIN
-    assert verdicts[("tight", "junk rate")] == "too small to judge (junk samples)"
+    assert verdicts[("loose", "bits/byte")] == f"better, {WITHIN}"
+    assert verdicts[("tight", "junk rate")] == "within noise; too small to judge (junk samples)"
     assert list(table.columns)[2] == "raw"
     [spec] = [s for s in _vega_specs(at) if "difference to raw" in json.dumps(s.get("title"))]
     xs = [layer["encoding"]["x"] for layer in spec["layer"] if "field" in layer["encoding"]["x"]]
@@ -392,7 +395,7 @@ def test_the_page_says_when_the_models_are_too_small(monkeypatch, small_store):
             "but the models are too small to judge: a model saw 150,000 training tokens") in warned
     assert not at.success
     assert "too small to generate readable text" not in warned  # their samples are not junk
-    assert set(_table(at)["verdict"]) == {"too small to judge (0.18 tokens/parameter)"}
+    assert {v.split("; ")[-1] for v in _table(at)["verdict"]} == {"too small to judge (0.18 tokens/parameter)"}
 
 
 @pytest.fixture(scope="module")
@@ -465,3 +468,27 @@ def test_the_url_slice_is_shown_first(monkeypatch, clear_store):
         tight = con.execute("SELECT slice_id FROM slices WHERE name = 'tight'").fetchone()[0]
     at = run_app(monkeypatch, clear_store, page="compare", slice=tight)
     assert at.multiselect(key="cmp_slices").value == ["tight", "loose", "raw"]
+
+
+def test_the_page_shows_exposure_per_copy_count_and_junk_bits_without_a_better_side(monkeypatch, tmp_path):
+    from tests.dashboard_helpers import run_app
+
+    db = trained_store(tmp_path / "store.duckdb", {"raw": [3.55, 3.56], "tight": [3.41, 3.40]})
+    with store.open_store(db) as con:
+        for tid, name, seed, met in con.execute(
+                "SELECT train_run_id, slice_name, seed, metrics FROM train_runs").fetchall():
+            m = json.loads(met)
+            raw = name == "raw"
+            m.update({"exposure_k2": 0.05 if raw else 0.01,
+                      "exposure_k17_32": (0.40 if raw else 0.02) + 0.02 * seed,
+                      "heldout_bpb_spam": (3.0 if raw else 3.5) + 0.01 * seed})
+            con.execute("UPDATE train_runs SET metrics = ? WHERE train_run_id = ?", [json.dumps(m), tid])
+    at = run_app(monkeypatch, db, page="compare")
+    assert "Memorization by likelihood" in [h.value for h in at.subheader]
+    rows = [r for i in range(len(at.table)) for r in _table(at, i).to_dict("records")]
+    exposure = {r["slice"]: r for r in rows if "k=17–32" in r}
+    assert exposure["raw"]["k=17–32"] == "+0.410 ± 0.014" and exposure["tight"]["k=2"] == "+0.010 ± 0.000"
+    verdict = {(r.get("slice"), r.get("metric")): r.get("verdict") for r in rows}
+    assert verdict[("tight", "exposure k=17–32")] == "better, beyond noise"
+    assert verdict[("tight", "held-out spam bits/byte")] == "higher, beyond noise"
+    assert "tight's exposure k=17–32 is 0.380 bits/byte lower than raw's (better)" in _plain(_texts(at, "success"))

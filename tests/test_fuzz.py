@@ -65,7 +65,10 @@ BOMB_RSS_GROWTH = 160 * MIB  # reading one bomb (>= 200 MiB expanded) may grow R
 FILE_ERRORS = (FileFailedError, EOFError, OSError, zlib.error)
 QUARANTINE_KINDS = {"bad_metadata", "empty_line", "empty_text", "invalid_utf8", "malformed_csv",
                     "malformed_json", "missing_text_field", "non_string_text", "not_an_object",
-                    "too_deep", "too_large"}
+                    "too_deep", "too_large",
+                    # WARC/WET and HTML (curate/web/warc.py)
+                    "http_status", "not_html", "truncated_record", "bad_http", "undecodable", "no_main_text",
+                    "extraction_failed", "warc_revisit", "warc_segmented"}
 
 FUZZ = dict(deadline=None, derandomize=True, database=None, print_blob=False,
             suppress_health_check=list(HealthCheck))
@@ -312,7 +315,42 @@ def parquet_payload(draw) -> bytes:
     return buf.getvalue()
 
 
-PAYLOADS = {"jsonl": jsonl_payload(), "csv": csv_payload(), "txt": txt_payload(), "parquet": parquet_payload()}
+@st.composite
+def html_payload(draw) -> bytes:
+    text = draw(TEXTS).encode("utf-8", "surrogatepass")
+    return draw(st.sampled_from([
+        b"<html><head><title>t</title></head><body><nav><a href='/'>Home</a></nav><p>" + text + b"</p></body></html>",
+        b"<?xml version='1.0' encoding='iso-8859-1'?><html><body><p>" + text + b"</p></body></html>",
+        text, b"<html><body></body></html>", draw(st.binary(max_size=120))]))
+
+
+@st.composite
+def warc_payload(draw) -> bytes:
+    """WARC records of every type, HTTP statuses, content types, charsets, and Content-Length
+    headers that are right, short or long (the reader must not trust them)."""
+    out = []
+    for i in range(draw(st.integers(0, 4))):
+        kind = draw(st.sampled_from(["response"] * 4 + ["resource", "conversion", "request", "revisit", "warcinfo",
+                                                         "continuation", "metadata"]))
+        body = draw(html_payload())
+        ctype = draw(st.sampled_from(["text/html; charset=utf-8", "text/html", "image/png", "text/plain",
+                                      "text/html; charset=latin-1", "text/html; charset=bogus", ""]))
+        if kind in ("response", "revisit"):
+            status = draw(st.sampled_from(["200 OK"] * 3 + ["404 Not Found", "301 Moved", "abc", ""]))
+            block = f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n\r\n".encode() + body
+            warc_ctype = "application/http; msgtype=response"
+        else:
+            block, warc_ctype = body, ctype or "text/html"
+        length = max(0, len(block) + draw(st.sampled_from([0, 0, 0, 7, -3, 1 << 30])))
+        out.append(f"WARC/1.1\r\nWARC-Type: {kind}\r\nWARC-Record-ID: <urn:uuid:{i}>\r\n"
+                   f"WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Target-URI: http://e.example/{i}\r\n"
+                   f"Content-Type: {warc_ctype}\r\nContent-Length: {length}\r\n\r\n".encode()
+                   + block + b"\r\n\r\n")
+    return b"".join(out)
+
+
+PAYLOADS = {"jsonl": jsonl_payload(), "csv": csv_payload(), "txt": txt_payload(), "parquet": parquet_payload(),
+            "warc": warc_payload(), "html": html_payload()}
 
 MUTATIONS = st.one_of(
     st.tuples(st.just("truncate"), st.integers(0, 1 << 20)),
@@ -376,8 +414,9 @@ def container(draw, suffix: str, payload: bytes) -> bytes:
 
 @st.composite
 def hostile_files(draw) -> tuple[str, bytes]:
-    suffix = draw(st.sampled_from(sorted(FORMATS)))
-    fmt = FORMATS[suffix]
+    # a format first, then one of its suffixes: each format gets its share however many suffixes it has
+    fmt = draw(st.sampled_from(sorted(set(FORMATS.values()))))
+    suffix = draw(st.sampled_from(sorted(s for s, f in FORMATS.items() if f == fmt)))
     if draw(st.integers(0, 9)) == 0:
         payload = draw(st.binary(max_size=300))
     else:

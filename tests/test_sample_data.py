@@ -130,7 +130,7 @@ def test_dup_prompts_come_from_documents_with_three_or_more_copies(corpus):
 
 def test_sample_data_stays_small():
     total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    assert total <= 8.5e6
+    assert total <= 10e6  # the hard cap for the whole folder (web/ is ~1.1 MB of it)
 
 
 # --- the generator ------------------------------------------------------------------------------

@@ -41,7 +41,12 @@ def test_each_scorer_defines_blank_documents(family):
 
 def test_score_texts_on_blanks_mixed_with_text():
     df = score_texts([*BLANKS, "A real sentence sits here."])
-    _assert_defined(df.drop("quality", "common_line_char_frac"))
+    url_signals = [s.name for s in REGISTRY.family("url")]
+    web_signals = [s.name for s in REGISTRY.family("web")]
+    _assert_defined(df.drop("quality", "common_line_char_frac", *url_signals, *web_signals))
+    # counted from the page at ingest, filled in the store after scoring (tests/test_web_ingest.py)
+    assert all(df[n].null_count() == df.height for n in web_signals)
+    assert all(df[n].null_count() == df.height for n in url_signals)  # no URLs given: null, not a guess
     assert df["quality"].null_count() == df.height  # no model given
     # corpus-level: filled in the store after scoring (tests/test_common_lines.py)
     assert df["common_line_char_frac"].null_count() == df.height

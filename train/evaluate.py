@@ -83,6 +83,61 @@ def bits_per_byte(
 
 
 @torch.no_grad()
+def document_bits(
+    model: GPT,
+    tokenizer: Codec,
+    texts: Sequence[str],
+    device: str | torch.device | None = None,
+    max_tokens: int = 512,
+    batch_size: int = 32,
+) -> list[tuple[float, int]]:
+    """(bits, UTF-8 bytes) of each document, as `bits_per_byte` measures one text, for many at once.
+
+    Each document starts its own context after the end-of-text id (as in training) and is cut
+    into windows of the model's block size; the windows of all documents are batched together.
+    A document longer than `max_tokens` tokens is scored on its first `max_tokens` (its bytes are
+    those of that prefix), so the cost of a set of documents is bounded. Empty texts give (0, 0).
+    """
+    dev = _device_of(model, device)
+    T = model.config.block_size
+    windows: list[tuple[int, list[int], list[int]]] = []  # (document, inputs, targets)
+    sizes: list[int] = []
+    for n, text in enumerate(texts):
+        ids = tokenizer.encode(text)[:max_tokens]
+        sizes.append(len(tokenizer.decode(ids).encode("utf-8")) if ids else 0)
+        seq = [tokenizer.eot_id, *ids]
+        for i in range(0, len(seq) - 1, T):
+            chunk = seq[i : i + T + 1]
+            windows.append((n, chunk[:-1], chunk[1:]))
+    bits = [0.0] * len(sizes)
+    was_training = model.training
+    model.eval()
+    try:
+        for i in range(0, len(windows), batch_size):
+            group = windows[i : i + batch_size]
+            x = torch.full((len(group), T), tokenizer.eot_id, dtype=torch.long)
+            y = torch.full((len(group), T), -1, dtype=torch.long)  # padded targets are ignored
+            for row, (_, inp, tgt) in enumerate(group):
+                x[row, : len(inp)] = torch.tensor(inp)
+                y[row, : len(tgt)] = torch.tensor(tgt)
+            with _autocast(dev):
+                logits, _ = model(x.to(dev))  # (b, T, V)
+            nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.to(dev).reshape(-1),
+                                  ignore_index=-1, reduction="none").view(len(group), T)
+            for row, total in enumerate(nll.double().sum(dim=1).tolist()):
+                bits[group[row][0]] += total / math.log(2)
+    finally:
+        model.train(was_training)
+    return list(zip(bits, sizes))
+
+
+def pooled_bpb(scores: Sequence[tuple[float, int]]) -> float | None:
+    """Bits per byte over a set of documents scored by `document_bits`: total bits / total bytes."""
+    n_bytes = sum(b for _, b in scores)
+    return sum(bits for bits, _ in scores) / n_bytes if n_bytes else None
+
+
+@torch.no_grad()
 def generate_samples(
     model: GPT,
     tokenizer: Codec,
@@ -143,6 +198,8 @@ def generation_metrics(
     - repetition_4gram: per sample, duplicate 4-grams / 4-grams (1 - unique/total); mean over
       samples that have a 4-gram (degenerate loops score high, Holtzman et al. 2020)
     - distinct_2: unique bigrams / bigrams over all samples (Li et al. 2016)
+    - replacement_rate: share of samples holding U+FFFD, bytes that do not decode (a model
+      that has not learned which byte tokens go together writes broken UTF-8)
     A metric with nothing to measure is None.
     """
     samples = list(samples)
@@ -159,6 +216,7 @@ def generation_metrics(
         "mean_words": float(np.mean([len(w) for w in words])) if samples else None,
         "repetition_4gram": float(np.mean(reps)) if reps else None,
         "distinct_2": len(set(bigrams)) / len(bigrams) if bigrams else None,
+        "replacement_rate": (sum("\ufffd" in s for s in samples) / len(samples)) if samples else None,
         "quality_mean": None,
         "junk_rate": None,
     }

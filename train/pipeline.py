@@ -1,12 +1,26 @@
 """Train one model per slice at an equal token budget and record what each slice did.
 
 This is the bridge between the store and train/: it streams a slice's kept documents
-into the trainer, evaluates the model (bits-per-byte on clean validation text, generation
-quality, memorization) and writes `train_runs` and `generations`.
+into the trainer, evaluates the model (bits-per-byte on clean validation text and on held-out
+documents of each kind the `strict` recipe drops, generation quality, memorization verbatim and
+by likelihood) and writes `train_runs` and `generations`.
+
+**The hold-out.** A fixed HOLDOUT_PER_MILLE of the corpus's distinct texts, chosen by their
+text hash (so every copy of a text is on the same side), is left out of every slice's training
+data. What the models learned to predict is measured on them: per family of the rule `strict`
+drops them by (boilerplate and templates, repetition, spam, mojibake, wrong language, near
+duplicates) and on the ones it keeps (clean).
+
+**Exposure** (memorization by likelihood, Carlini et al. 2019's exposure in spirit, the
+membership gap of Lee et al. 2022's Table 4 in form): for training documents whose text the
+corpus holds k times, the held-out clean bits/byte minus their bits/byte, per copy count (in
+powers of two). Both sets are clean by the same recipe and scored on the same prefix length, so
+a model that never saw the training documents scores about 0; one that saw them, more.
 """
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,25 +29,67 @@ from pathlib import Path
 import duckdb
 
 from curate import store
-from curate.comparison import BY_KEY, Run, judge, pick_baseline, unigram_bpb_of_ids
+from curate.comparison import (
+    BY_KEY,
+    COPY_BINS,
+    HELDOUT_FAMILIES,
+    HOLDOUT_PER_MILLE,
+    Run,
+    copy_bin_label,
+    exposure_key,
+    heldout_key,
+    judge,
+    pick_baseline,
+    unigram_bpb_of_ids,
+)
 from curate.errors import UsageError
 from curate.recipes import evaluate_frame, load_recipe, resolve_slice
-from train.evaluate import generate_samples, generation_metrics, memorization_rate, split_document
+from train.evaluate import (
+    document_bits,
+    generate_samples,
+    generation_metrics,
+    memorization_rate,
+    pooled_bpb,
+    split_document,
+)
 from train.tokenizer import load_tokenizer
 from train.trainer import TrainConfig, load_checkpoint, train
 
 MEMO_TOKENS = 32  # Lee et al. 2022: verbatim continuation of >= 32 tokens counts as memorized
 
 
-def slice_texts(con: duckdb.DuckDBPyConnection, slice_id: str) -> Callable[[], Iterator[str]]:
-    """A re-iterable stream of the slice's kept texts, in a fixed order, fetched in batches."""
+# Documents scored per held-out family and per copy count, each on its first EVAL_TOKENS tokens:
+# the evaluation of one model costs the same whatever the corpus's size.
+HELDOUT_DOCS = 64
+EXPOSURE_DOCS = 32
+EVAL_TOKENS = 512
+# The recipe whose decisions name each held-out document's family.
+FAMILY_RECIPE = "strict"
+
+
+def held_out_sql(text_hash: str = "d.text_hash") -> str:
+    """SQL true for a held-out text (curate.comparison.is_held_out): the first 32 bits of its
+    (xxh3-128, hex) text hash, mod 1000, below HOLDOUT_PER_MILLE."""
+    return f"(('0x' || substr({text_hash}, 1, 8))::UBIGINT % 1000 < {HOLDOUT_PER_MILLE})"
+
+
+def slice_texts(con: duckdb.DuckDBPyConnection, slice_id: str, *, hold_out: bool = True
+                ) -> Callable[[], Iterator[str]]:
+    """A re-iterable stream of the slice's kept texts, fetched in batches, without the held-out
+    texts (unless hold_out is False).
+
+    The order is fixed and pseudo-random (by the md5 of the doc id): the trainer's shuffle is a
+    bounded buffer, so a budget below one pass over a slice read in doc-id order would train on
+    its first input files only.
+    """
+    held = f"AND NOT {held_out_sql()}" if hold_out else ""
 
     def gen() -> Iterator[str]:
         cur = con.cursor()
         try:
             cur.execute(
-                """SELECT d.text FROM decisions k JOIN documents d USING (doc_id)
-                   WHERE k.slice_id = ? AND k.kept ORDER BY d.doc_id""",
+                f"""SELECT d.text FROM decisions k JOIN documents d USING (doc_id)
+                   WHERE k.slice_id = ? AND k.kept {held} ORDER BY md5(d.doc_id), d.doc_id""",
                 [slice_id],
             )
             while True:
@@ -106,8 +162,12 @@ def load_prompts(path: Path, label: str = "prompts") -> list[dict]:
 
 
 # A sample of 64 tokens cannot pass rules about a whole document's length, and its language
-# follows its prompt's: the junk rate asks only whether the text itself is junk.
-JUNK_SKIP_FAMILIES = ("quality", "language")
+# follows its prompt's: the junk rate asks only whether the text itself is junk. The corpus
+# family (common_line_char_frac) counts lines that recur across the corpus: a sample has no
+# corpus, the signal is NULL and the rule failed every sample (junk rate 0.98 for every model).
+# The rules left flag 19% of 64-token windows of the shipped reference's English text
+# (tests/test_train_metrics.py keeps it under 25%).
+JUNK_SKIP_FAMILIES = ("quality", "language", "corpus")
 JUNK_SKIP_SIGNALS = ("gopher_word_count", "c4_sentence_count")
 
 
@@ -141,6 +201,129 @@ def memorization_probes(con: duckdb.DuckDBPyConnection, prompts: list[dict], tok
         if len(tokenizer.encode(cont)) >= MEMO_TOKENS:
             probes.append((prompt, cont))
     return probes
+
+
+# --- held-out documents and exposure -------------------------------------------------------------
+
+# A signal family's rules drop documents of one held-out family; signals named here override it.
+_FAMILY_OF_SIGNAL_FAMILY = {"language": "language", "encoding": "mojibake", "gopher_repetition": "repetition",
+                            "c4": "boilerplate", "fineweb": "boilerplate", "corpus": "boilerplate",
+                            "gopher_quality": "spam", "quality": "spam", "pii": "spam", "shape": "spam"}
+_FAMILY_OF_SIGNAL = {"fineweb_dup_line_char_frac": "repetition"}
+_RULE_SUFFIX = re.compile(r"_(below_min|above_max|not_allowed)$")
+
+
+def reason_family(reason: str | None) -> str | None:
+    """The held-out family of a drop reason: None (kept) is clean, a near duplicate is one of
+    the duplicates; None for a reason of no family (a signal this version does not know)."""
+    from curate.signals import REGISTRY
+
+    if reason is None:
+        return "clean"
+    if reason in ("exact_duplicate", "near_duplicate"):
+        return "duplicates"
+    signal = _RULE_SUFFIX.sub("", reason)
+    if signal in _FAMILY_OF_SIGNAL:
+        return _FAMILY_OF_SIGNAL[signal]
+    try:
+        return _FAMILY_OF_SIGNAL_FAMILY.get(REGISTRY.get(signal).family)
+    except KeyError:
+        return None
+
+
+def copy_bin(k: int) -> str:
+    """The copy-count bin of a text the corpus holds k times: k1, k2, k3_4, k5_8, ..., k33_plus."""
+    if k < 1:
+        raise ValueError(f"a copy count is at least 1, got {k}")
+    if k <= 2:
+        return f"k{k}"
+    hi = 1 << (k - 1).bit_length()
+    return "k33_plus" if hi > 32 else f"k{hi // 2 + 1}_{hi}"
+
+
+@dataclass(frozen=True)
+class EvalSets:
+    """The documents every model of a comparison is measured on."""
+
+    heldout: dict[str, list[str]]  # family -> held-out texts (no slice trains on them)
+    exposure: dict[str, list[str]]  # copy bin -> training texts the corpus holds that many times
+    note: str | None = None  # why a set is missing
+
+
+def evaluation_sets(con: duckdb.DuckDBPyConnection, recipe: str = FAMILY_RECIPE,
+                    heldout_docs: int = HELDOUT_DOCS, exposure_docs: int = EXPOSURE_DOCS) -> EvalSets:
+    """Held-out texts per family, by the decisions of the latest built slice of `recipe`, and
+    training texts per copy count (texts `recipe` keeps a copy of, so they are as clean as the
+    held-out clean ones they are compared with), each set at most its cap, by text-hash order.
+
+    A text counts once, whatever its copies: it is clean if the recipe keeps a copy, else of
+    the family of its first copy's content rule (the other copies are exact duplicates of it).
+    """
+    try:
+        ref_id, _ = resolve_slice(con, recipe)
+    except UsageError:
+        return EvalSets({}, {}, f"no `{recipe}` slice is built, so the held-out documents have no family and "
+                                f"exposure no clean reference: build it (curate slice {recipe}) and train again")
+    reasons = [r for (r,) in con.execute(
+        "SELECT DISTINCT reason FROM decisions WHERE slice_id = ? AND reason IS NOT NULL", [ref_id]).fetchall()]
+    cases, params = [], []
+    for r in reasons:
+        fam = reason_family(r)
+        if fam is not None and r != "exact_duplicate":
+            cases.append("WHEN ? THEN ?")
+            params += [r, fam]
+    family_sql = "CASE WHEN kept THEN 'clean' WHEN reason IS NULL THEN 'duplicates' " + (
+        f"ELSE CASE reason {' '.join(cases)} END END" if cases else "END")
+    bins = ("CASE WHEN copies <= 2 THEN 'k' || copies WHEN copies > 32 THEN 'k33_plus' "
+            "ELSE 'k' || (pow2 // 2 + 1) || '_' || pow2 END")
+    texts = """WITH t AS (
+                 SELECT d.text_hash, count(*) AS copies, bool_or(k.kept) AS kept, min(d.doc_id) AS doc_id,
+                        min(k.reason) FILTER (WHERE k.reason <> 'exact_duplicate') AS reason
+                 FROM documents d JOIN decisions k ON k.doc_id = d.doc_id AND k.slice_id = ?
+                 GROUP BY d.text_hash)"""
+    held = con.execute(
+        f"""{texts}, f AS (SELECT {family_sql} AS family, doc_id, text_hash FROM t
+                        WHERE {held_out_sql('text_hash')})
+            SELECT family, doc_id FROM f WHERE family IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY family ORDER BY text_hash) <= ?""",
+        [ref_id, *params, heldout_docs]).fetchall()
+    seen = con.execute(
+        f"""{texts}, b AS (SELECT *, 1 << CAST(ceil(log2(copies)) AS INTEGER) AS pow2 FROM t
+                        WHERE kept AND NOT {held_out_sql('text_hash')})
+            SELECT {bins} AS copy_bin, doc_id FROM b
+            QUALIFY row_number() OVER (PARTITION BY copy_bin ORDER BY text_hash) <= ?""",
+        [ref_id, exposure_docs]).fetchall()
+    wanted = [d for _, d in held] + [d for _, d in seen]
+    text_of: dict[str, str] = {}
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        marks = ", ".join("?" for _ in chunk)
+        text_of.update(con.execute(f"SELECT doc_id, text FROM documents WHERE doc_id IN ({marks})", chunk).fetchall())
+    heldout: dict[str, list[str]] = {}
+    for fam, d in sorted(held):
+        heldout.setdefault(fam, []).append(text_of[d])
+    exposure: dict[str, list[str]] = {}
+    for b, d in sorted(seen):
+        exposure.setdefault(b, []).append(text_of[d])
+    return EvalSets(heldout, exposure)
+
+
+def heldout_metrics(model, tokenizer, sets: EvalSets) -> dict:
+    """bits/byte per held-out family, exposure per copy bin (see the module's docstring), and
+    how many documents each was measured on."""
+    out: dict = {}
+    for fam in HELDOUT_FAMILIES:
+        texts = sets.heldout.get(fam)
+        out[heldout_key(fam)] = pooled_bpb(document_bits(model, tokenizer, texts, max_tokens=EVAL_TOKENS)) \
+            if texts else None
+    clean = out[heldout_key("clean")]
+    for b in COPY_BINS:
+        texts = sets.exposure.get(b)
+        seen = pooled_bpb(document_bits(model, tokenizer, texts, max_tokens=EVAL_TOKENS)) if texts else None
+        out[exposure_key(b)] = clean - seen if clean is not None and seen is not None else None
+    out["heldout_docs"] = {f: len(t) for f, t in sets.heldout.items()}
+    out["exposure_docs"] = {b: len(t) for b, t in sets.exposure.items()}
+    return out
 
 
 @dataclass(frozen=True)
@@ -188,8 +371,12 @@ def train_slices(
     prompts_path: Path | None,
     quality_model=None,
     on_log: Callable[[str], None] | None = None,
+    family_recipe: str = FAMILY_RECIPE,
 ) -> list[dict]:
-    """Train every (slice, seed) with the same budget; returns one summary row per run."""
+    """Train every (slice, seed) with the same budget; returns one summary row per run.
+
+    `family_recipe`: the recipe whose latest built slice names the held-out documents' families
+    (evaluation_sets)."""
     say = on_log or (lambda m: None)
     check_plan(plan)
     val_text = load_val_text(val_text_path)
@@ -201,12 +388,21 @@ def train_slices(
         n_kept = con.execute("SELECT n_kept FROM slices WHERE slice_id = ?", [slice_id]).fetchone()[0]
         if n_kept == 0:
             raise UsageError(f"slice {slice_id} keeps no documents: nothing to train on")
+        n_train = con.execute(
+            f"""SELECT count(*) FROM decisions k JOIN documents d USING (doc_id)
+                WHERE k.slice_id = ? AND k.kept AND NOT {held_out_sql()}""", [slice_id]).fetchone()[0]
+        if n_train == 0:
+            raise UsageError(f"slice {slice_id} keeps {n_kept:,} documents, all held out for evaluation "
+                             f"({HOLDOUT_PER_MILLE / 10:g}% of the corpus's texts, by text hash): nothing to train on")
         targets.append((slice_id, slice_name, n_kept))
     tokenizer = load_tokenizer()
     # the best a unigram model of the validation text could do: below it a model has learned
     # nothing but token frequencies (curate/comparison.py judges "too small" by it)
     unigram_bpb = unigram_bpb_of_ids(tokenizer.encode(val_text), len(val_text.encode("utf-8")))
     probes = memorization_probes(con, prompts, tokenizer)
+    sets = evaluation_sets(con, family_recipe)
+    if sets.note:
+        say(sets.note)
     gen_prompts = [p["prompt"] for p in prompts]
     quality_fn = quality_model.predict_proba if quality_model is not None else None
     ckpt_root = store.checkpoints_dir(db)
@@ -227,6 +423,7 @@ def train_slices(
                 memorization_rate(model, tokenizer, probes, n_tokens=MEMO_TOKENS) if probes else None
             )
             metrics["memorization_probes"] = len(probes)
+            metrics.update(heldout_metrics(model, tokenizer, sets))
             metrics["epochs_over_data"] = res.epochs_over_data
             metrics["unigram_bpb"] = unigram_bpb
             q = quality_fn(samples) if quality_fn and samples else None
@@ -253,6 +450,18 @@ def train_slices(
     return rows
 
 
+def _grouped(rows: list[dict]) -> tuple[dict[str, list[dict]], list[Run], str, float | None]:
+    """The rows by slice, as comparison Runs, the baseline slice and the unigram bits/byte."""
+    by_slice: dict[str, list[dict]] = {}
+    for r in rows:
+        by_slice.setdefault(r["slice"], []).append(r)
+    runs = [Run(r["slice"], r["seed"], r.get("tokens"), r.get("n_params"), {k: r.get(k) for k in BY_KEY})
+            for r in rows]
+    baseline, _ = pick_baseline({name: rs[0].get("documents") for name, rs in by_slice.items()}) if rows else ("", None)
+    unigram = next((r["unigram_bpb"] for r in rows if r.get("unigram_bpb")), None)
+    return by_slice, runs, baseline, unigram
+
+
 def comparison(rows: list[dict]) -> list[list]:
     """slice -> documents, tokens, seeds, epochs, bits/byte mean ± sd, its difference to `raw` with the
     95% interval over seeds and the verdict in words, generation metrics (means).
@@ -261,13 +470,7 @@ def comparison(rows: list[dict]) -> list[list]:
     two say the same thing. A row may carry `n_params` and `unigram_bpb` (the too-small-to-judge checks
     that need them are skipped without).
     """
-    by_slice: dict[str, list[dict]] = {}
-    for r in rows:
-        by_slice.setdefault(r["slice"], []).append(r)
-    runs = [Run(r["slice"], r["seed"], r.get("tokens"), r.get("n_params"), {k: r.get(k) for k in BY_KEY})
-            for r in rows]
-    baseline, _ = pick_baseline({name: rs[0].get("documents") for name, rs in by_slice.items()}) if rows else ("", None)
-    unigram = next((r["unigram_bpb"] for r in rows if r.get("unigram_bpb")), None)
+    by_slice, runs, baseline, unigram = _grouped(rows)
     bpb_vs = {j.slice: j for j in judge(runs, baseline, metrics=("bpb",), unigram_bpb=unigram)}
     out = []
     for name, rs in by_slice.items():
@@ -297,6 +500,57 @@ def comparison(rows: list[dict]) -> list[list]:
 
 COMPARISON_HEADERS = ["slice", "documents", "tokens trained", "seeds", "epochs", "bits/byte (mean ± sd)",
                       "vs baseline (95%)", "verdict", "gen. quality", "gen. junk rate", "repetition", "memorization"]
+
+
+def _judgements(rows: list[dict]):
+    by_slice, runs, baseline, unigram = _grouped(rows)
+    return baseline, judge(runs, baseline, unigram_bpb=unigram)
+
+
+VERDICT_HEADERS = ["slice", "metric", "baseline", "this slice", "difference (95%)", "seeds", "verdict"]
+
+
+def verdict_rows(rows: list[dict]) -> list[list]:
+    """Every measured metric of every slice against the baseline (`raw`): both means, the difference
+    with its 95% interval over seeds, and in words whether it is beyond the seed spread and which way
+    (curate/comparison.py's verdicts, as the dashboard shows them)."""
+    baseline, judgements = _judgements(rows)
+    out = []
+    for j in judgements:
+        d, m = j.difference, j.metric
+        diff = "-" if d is None else m.signed(d.diff) + ("" if d.half_width is None else
+                                                         f" ± {m.signed(d.half_width)[1:]}")
+        out.append([j.slice, m.label, "-" if j.base_mean is None else f"{baseline} {m.value(j.base_mean)}",
+                    "-" if j.mean is None else m.value(j.mean), diff,
+                    "-" if d is None else f"{d.n} / {d.n_base}", j.verdict])
+    return out
+
+
+def verdict_sentences(rows: list[dict], keys: tuple[str, ...] | None = None) -> list[str]:
+    """The judgements (of the metrics in `keys`, all by default) as sentences."""
+    _, judgements = _judgements(rows)
+    return [j.sentence() for j in judgements if keys is None or j.metric.key in keys]
+
+
+def exposure_table(rows: list[dict]) -> tuple[list[str], list[list]]:
+    """(headers, rows): per slice, its exposure (bits/byte, mean ± sd over seeds) at each copy count
+    measured, with the number of documents behind each."""
+    bins = [b for b in COPY_BINS if any(r.get(exposure_key(b)) is not None for r in rows)]
+    by_slice: dict[str, list[dict]] = {}
+    for r in rows:
+        by_slice.setdefault(r["slice"], []).append(r)
+    out = []
+    for name, rs in by_slice.items():
+        cells = [name, len(rs)]
+        for b in bins:
+            vals = [r[exposure_key(b)] for r in rs if r.get(exposure_key(b)) is not None]
+            cells.append("-" if not vals else f"{statistics.fmean(vals):+.3f}"
+                         + (f" ± {statistics.stdev(vals):.3f}" if len(vals) > 1 else ""))
+        out.append(cells)
+    docs = next((r.get("exposure_docs") for r in rows if r.get("exposure_docs")), {}) or {}
+    heads = ["slice", "seeds", *(f"{copy_bin_label(b)} ({docs.get(b, '?')} docs)" for b in bins)]
+    return heads, out
+
 
 
 def train_rows_from_store(con: duckdb.DuckDBPyConnection) -> list[dict]:

@@ -13,7 +13,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curate.comparison import BEYOND, BY_KEY, JUNK_CEILING, Judgement, Run, unigram_bpb_of_ids
+from curate.comparison import (
+    BEYOND,
+    BY_KEY,
+    COPY_BINS,
+    JUNK_CEILING,
+    Judgement,
+    Run,
+    copy_bin_label,
+    exposure_key,
+    unigram_bpb_of_ids,
+)
 from curate.store import table_exists
 
 if TYPE_CHECKING:
@@ -151,6 +161,25 @@ def table(judgements: Sequence[Judgement], baseline: str) -> pd.DataFrame:
                                        "verdict"])
 
 
+def exposure_means(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per slice: its exposure at each copy count measured, as "mean ± sd" over its seeds (bits/byte:
+    held-out clean text minus training documents the corpus holds k times)."""
+    import pandas as pd
+
+    cols = [exposure_key(b) for b in COPY_BINS if exposure_key(b) in runs and runs[exposure_key(b)].notna().any()]
+    if runs.empty or not cols:
+        return pd.DataFrame()
+    rows = []
+    for name, g in runs.groupby("slice", sort=False):
+        row = {"slice": name, "seeds": str(len(g))}
+        for c in cols:
+            v = g[c].dropna()
+            row[copy_bin_label(c.removeprefix("exposure_"))] = (
+                "—" if v.empty else f"{v.mean():+.3f}" + (f" ± {v.std():.3f}" if len(v) > 1 else ""))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def chart_data(judgements: Sequence[Judgement], metric: str) -> pd.DataFrame:
     """One row per slice for the difference chart: the difference, its interval, the verdict."""
     import pandas as pd
@@ -167,7 +196,8 @@ def chart_data(judgements: Sequence[Judgement], metric: str) -> pd.DataFrame:
 
 
 _NOT_BEYOND = "within noise, one seed or too small to judge"
-_READINGS = {f"better, {BEYOND}": "#2e7d32", f"worse, {BEYOND}": "#c62828", _NOT_BEYOND: "#9e9e9e"}
+_READINGS = {f"better, {BEYOND}": "#2e7d32", f"worse, {BEYOND}": "#c62828", f"higher, {BEYOND}": "#1565c0",
+             f"lower, {BEYOND}": "#1565c0", _NOT_BEYOND: "#9e9e9e"}
 
 
 def difference_chart(data: pd.DataFrame, metric: str, baseline: str):
@@ -176,10 +206,11 @@ def difference_chart(data: pd.DataFrame, metric: str, baseline: str):
     import altair as alt
 
     m = BY_KEY[metric]
-    unit = " (percentage points)" if m.share else (" (bits/byte)" if m.key == "bpb" else "")
-    good = "left" if m.lower_is_better else "right"
+    unit = " (percentage points)" if m.share else (" (bits/byte)" if m.key == "bpb" or m.bits else "")
+    good = ("neither side of 0 is better" if m.lower_is_better is None else
+            f"{'left' if m.lower_is_better else 'right'} of 0 is better")
     title = alt.TitleParams(f"{m.label}: difference to {baseline}{unit}",
-                            subtitle=f"bar: mean over seeds; line: 95% interval; {good} of 0 is better")
+                            subtitle=f"bar: mean over seeds; line: 95% interval; {good}")
     base = alt.Chart(data)
     x = alt.X("difference:Q", title=f"difference to {baseline}{unit}", scale=alt.Scale(zero=True))
     y = alt.Y("slice:N", title=None, sort=None)

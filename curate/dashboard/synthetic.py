@@ -48,7 +48,9 @@ def _signal_columns(rng: np.random.Generator, n: int) -> dict[str, np.ndarray | 
 
     cols: dict = {}
     for s in signals():
-        if s.dtype == "VARCHAR":
+        if s.family == "url":  # synthetic documents have no URL (metadata is null): null, and no draw
+            cols[s.name] = [None] * n
+        elif s.dtype == "VARCHAR":
             cols[s.name] = list(rng.choice(LANGS, size=n, p=[0.5, 0.1, 0.1, 0.1, 0.1, 0.1]))
         elif s.dtype == "BIGINT":
             cols[s.name] = rng.poisson(5 if s.name.startswith(("c4_", "pii_", "mojibake")) else 200, n).astype(np.int64)

@@ -55,8 +55,10 @@ def plan_scoring(con: duckdb.DuckDBPyConnection, db: Path) -> ScorePlan:
 def finish_scoring(con: duckdb.DuckDBPyConnection) -> None:
     """After the per-document signals: the corpus-level ones, which new documents change."""
     from curate.dedup.lines import update_common_lines
+    from curate.web.scores import update_web_signals
 
     update_common_lines(con)
+    update_web_signals(con)  # counted at ingest from the page, kept in the documents' metadata
 
 
 def signature_device(requested: str) -> str:

@@ -30,10 +30,10 @@ def _init_worker(quality_path: str | None) -> None:
     _worker_quality = load_quality_model(Path(quality_path)) if quality_path else None
 
 
-def _score_batch(texts: list[str]) -> pa.Table:
+def _score_batch(texts: list[str], urls: list[str | None] | None = None) -> pa.Table:
     from curate.signals import score_texts
 
-    return score_texts(texts, quality_model=_worker_quality).to_arrow()
+    return score_texts(texts, quality_model=_worker_quality, urls=urls).to_arrow()
 
 
 class LocalEngine(Engine):
@@ -64,11 +64,12 @@ class LocalEngine(Engine):
         total = store.unscored_count(con)
         workers = max(1, min(self.workers or os.cpu_count() or 1, (total + batch_size - 1) // batch_size))
         reader = con.cursor()
-        reader.execute("SELECT d.doc_id, d.text FROM documents d ANTI JOIN signals s USING (doc_id) ORDER BY d.doc_id")
+        reader.execute(f"SELECT d.doc_id, d.text, {store.document_url_sql('d')} FROM documents d "
+                       "ANTI JOIN signals s USING (doc_id) ORDER BY d.doc_id")
 
         def batches():
             while rows := reader.fetchmany(batch_size):
-                yield [r[0] for r in rows], [r[1] for r in rows]
+                yield [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
 
         def write(ids: list[str], tbl: pa.Table) -> int:
             tbl = tbl.append_column("doc_id", pa.array(ids)).append_column(
@@ -84,15 +85,15 @@ class LocalEngine(Engine):
         scored = 0
         if workers <= 1:
             _init_worker(plan.quality_model)
-            for ids, texts in batches():
-                scored += write(ids, _score_batch(texts))
+            for ids, texts, urls in batches():
+                scored += write(ids, _score_batch(texts, urls))
         else:
             ctx = mp.get_context("spawn")  # no fork after DuckDB has started its threads
             with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                      initargs=(plan.quality_model,)) as pool:
                 pending: list = []
-                for ids, texts in batches():
-                    pending.append((ids, pool.submit(_score_batch, texts)))
+                for ids, texts, urls in batches():
+                    pending.append((ids, pool.submit(_score_batch, texts, urls)))
                     if len(pending) >= 2 * workers:  # bounded memory: a few batches in flight
                         ids0, fut = pending.pop(0)
                         scored += write(ids0, fut.result())

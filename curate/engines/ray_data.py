@@ -127,7 +127,8 @@ class _Scorer:
     def __call__(self, batch: pa.Table) -> pa.Table:
         from curate.signals import score_texts
 
-        tbl = score_texts(batch.column("text").to_pylist(), quality_model=self.model).to_arrow()
+        tbl = score_texts(batch.column("text").to_pylist(), quality_model=self.model,
+                          urls=batch.column("url").to_pylist()).to_arrow()
         return tbl.append_column("doc_id", batch.column("doc_id")).append_column(
             "signals_version", pa.array([self.version] * batch.num_rows, pa.string()))
 
@@ -151,7 +152,7 @@ def score_ray(
     opts = opts or RayOptions(address=address)
     t0 = time.perf_counter()
     plan = plan_scoring(con, db)
-    todo_sql = ("SELECT d.doc_id, d.text FROM documents d "
+    todo_sql = (f"SELECT d.doc_id, d.text, {store.document_url_sql('d')} AS url FROM documents d "
                 "ANTI JOIN (SELECT doc_id FROM signals WHERE signals_version = ?) s USING (doc_id)")
     work = _work_dir(db, opts, "score")
     try:
@@ -163,7 +164,7 @@ def score_ray(
             # Put once in the object store; each actor fetches it (fastText models are tens of MB).
             model = ray.put(qpath.read_bytes()) if qpath else None
             cpus = _cluster_cpus()
-            (_read(work / "in", ["doc_id", "text"])
+            (_read(work / "in", ["doc_id", "text", "url"])
              .map_batches(_Scorer, batch_size=batch_size, batch_format="pyarrow",
                           fn_constructor_args=(model, meta.read_bytes() if meta and meta.exists() else None,
                                                plan.signals_version),

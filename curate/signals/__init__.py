@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from curate.signals import c4, corpus, encoding, fineweb, gopher, langid, pii, quality, shape
+from curate.signals import c4, corpus, encoding, fineweb, gopher, langid, pii, quality, shape, url, web
 from curate.signals.batch import Batch
 from curate.signals.pii import redact_pii
 from curate.signals.registry import Family, Signal, SignalRegistry
@@ -48,6 +48,8 @@ REGISTRY = SignalRegistry(
         langid.FAMILY,
         quality.FAMILY,
         corpus.FAMILY,
+        url.FAMILY,
+        web.FAMILY,
     ]
 )
 SIGNALS_VERSION: str = REGISTRY.version_hash(extra=f"segmentation:{SEGMENTATION_VERSION}")
@@ -72,13 +74,15 @@ def score_texts(
     *,
     quality_model: QualityModel | None = None,
     batch_lang: Sequence[str | None] | None = None,
+    urls: Sequence[str | None] | None = None,
 ) -> pl.DataFrame:
     """One row per text (same order), one column per registry signal, in registry order.
 
     `lang`/`lang_score` always come from fastText. The per-language parameters (stop words,
     word-length range, short-line length) follow the detected language unless `batch_lang`
     gives trusted per-document codes (e.g. from the source's metadata).
-    `quality` is null when no `quality_model` is given.
+    `quality` is null when no `quality_model` is given; the url family's signals are null
+    where `urls` (the documents' metadata `url`) gives none.
     """
     texts = list(texts)
     schema = polars_schema()
@@ -90,6 +94,7 @@ def score_texts(
         list(batch_lang) if batch_lang is not None else langs,
         detected=(langs, lang_scores),
         quality_model=quality_model,
+        urls=urls,
     )
     # Each family's columns were checked against its declaration when REGISTRY was built.
     df = pl.concat([family.compute(b) for family in REGISTRY.families], how="horizontal")

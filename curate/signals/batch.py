@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from curate.signals.languages import canonical_lang
-from curate.signals.text import LINE_BREAKS, TOKEN_RE, WORD_RE, to_series
+from curate.signals.text import LINE_BREAKS, to_series
 
 if TYPE_CHECKING:
     from curate.signals.quality import QualityModel
@@ -24,7 +24,9 @@ DOC = "doc"
 class Batch:
     """`langs` choose the per-language parameters ("und" when not given). `detected` is
     fastText's (codes, confidences), when the caller has them already (score_texts detects
-    first, since `langs` default to what it finds); `quality_model` scores `quality`."""
+    first, since `langs` default to what it finds); `quality_model` scores `quality`;
+    `urls` are the documents' URLs (metadata `url`, None where a document has none), which
+    the url family reads (None: no document has one)."""
 
     def __init__(
         self,
@@ -33,6 +35,7 @@ class Batch:
         *,
         detected: tuple[list[str], np.ndarray] | None = None,
         quality_model: QualityModel | None = None,
+        urls: Sequence[str | None] | None = None,
     ) -> None:
         self.text = to_series(texts)
         self.n = len(self.text)
@@ -41,6 +44,9 @@ class Batch:
         self.lang = [canonical_lang(x) for x in (langs if langs is not None else ["und"] * self.n)]
         self.detected = detected
         self.quality_model = quality_model
+        if urls is not None and len(urls) != self.n:
+            raise ValueError(f"got {len(urls)} URLs for {self.n} texts")
+        self.urls = list(urls) if urls is not None else None
 
     @cached_property
     def index(self) -> pl.DataFrame:
@@ -56,14 +62,41 @@ class Batch:
         return self.text.str.len_chars().cast(pl.Int64)
 
     @cached_property
+    def char_classes(self) -> pl.DataFrame:
+        """Per-text character counts (kernels.CLASS_COLUMNS, Int64): one compiled pass over the
+        UTF-8 bytes, for shape and gopher_quality (their regex passes, counted once)."""
+        from curate.signals import kernels
+
+        data, offsets = kernels.utf8_buffers(self.text)
+        out = np.zeros((self.n, len(kernels.CLASS_COLUMNS)), dtype=np.int64)
+        kernels.kernel("class_kernel", len(data))(data, offsets, kernels.class_table(), out)
+        return pl.DataFrame({name: out[:, k] for k, name in enumerate(kernels.CLASS_COLUMNS)})
+
+    @cached_property
     def tokens(self) -> pl.DataFrame:
-        """All tokens (words and symbol runs): doc, tok, is_word, tok_len."""
-        df = pl.DataFrame({DOC: self.index[DOC], "tok": self.text.str.extract_all(TOKEN_RE)})
-        df = df.explode("tok").drop_nulls("tok")
-        return df.with_columns(
-            is_word=pl.col("tok").str.contains(f"^(?:{WORD_RE})$"),
-            tok_len=pl.col("tok").str.len_chars().cast(pl.Int64),
-        )
+        """All tokens (words and symbol runs): doc, tok, is_word, tok_len.
+
+        text.TOKEN_RE's matches, found by one compiled pass over the UTF-8 bytes
+        (kernels.token_kernel) instead of polars' extract_all: the same tokens, in order."""
+        from curate.signals import kernels
+
+        data, offsets = kernels.utf8_buffers(self.text)
+        table = kernels.class_table()
+        tokenize = kernels.kernel("token_kernel", len(data))
+        empty = np.zeros(0, dtype=np.int64)
+        n = tokenize(data, offsets, table, False, empty, empty, empty, empty, np.zeros(0, dtype=np.bool_))
+        doc, start, end, length = (np.zeros(n, dtype=np.int64) for _ in range(4))
+        word = np.zeros(n, dtype=np.bool_)
+        tokenize(data, offsets, table, True, doc, start, end, length, word)
+        tok_data = np.zeros(int((end - start).sum()), dtype=np.uint8)
+        tok_offsets = np.zeros(n + 1, dtype=np.int64)
+        kernels.kernel("gather_spans", len(data))(data, start, end, tok_data, tok_offsets)
+        return pl.DataFrame({
+            DOC: pl.Series(doc, dtype=pl.UInt32),
+            "tok": kernels.string_series(tok_data, tok_offsets),
+            "is_word": pl.Series(word, dtype=pl.Boolean),
+            "tok_len": pl.Series(length, dtype=pl.Int64),
+        })
 
     @cached_property
     def words(self) -> pl.DataFrame:

@@ -17,6 +17,8 @@ any Unicode Sentence_Terminal character.
 """
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 from curate.signals.batch import Batch, ratio
@@ -28,6 +30,8 @@ MIN_SENTENCES = 5
 MAX_WORD_CHARS = 1000
 POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 
+# Any of the phrases, as one pattern (the phrases are letters and spaces: no escaping needed).
+_POLICY_RE = "|".join(re.escape(p) for p in POLICY_PHRASES)
 _CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
 _CLOSERS = "\"'”’»」』）)"
 # C4 keeps a line that ends in a terminal mark: TFDS c4_utils' ".", "?", "!" and '"' (datatrove
@@ -84,16 +88,18 @@ SIGNALS = (
 @FAMILY.computes(*SIGNALS)
 def score(b: Batch) -> pl.DataFrame:
     c = pl.col
-    lower = c("line").str.to_lowercase()
-    policy = pl.any_horizontal([lower.str.contains(p, literal=True) for p in POLICY_PHRASES])
-    stripped = c("line").str.replace_all(_CITATION, "").str.strip_chars_end()
+    # The lowercased and the citation-stripped line once each (an expression used several times
+    # in one select is computed each time), and one pass for all policy phrases.
     lines = b.lines.with_columns(
+        lower=c("line").str.to_lowercase(),
+        stripped=c("line").str.replace_all(_CITATION, "").str.strip_chars_end(),
+    ).with_columns(
         long_word=c("line").str.contains(r"\S{" + str(MAX_WORD_CHARS + 1) + "}"),
-        terminal=stripped.str.contains(_TERMINAL_END) & ~stripped.str.contains(_ELLIPSIS_END),
+        terminal=c("stripped").str.contains(_TERMINAL_END) & ~c("stripped").str.contains(_ELLIPSIS_END),
         n_words=c("line").str.count_matches(WORD_RE),
-        javascript=lower.str.contains("javascript", literal=True),
-        policy=policy,
-        sentences=stripped.str.count_matches(_SENTENCE_END),
+        javascript=c("lower").str.contains("javascript", literal=True),
+        policy=c("lower").str.contains(_POLICY_RE),
+        sentences=c("stripped").str.count_matches(_SENTENCE_END),
     ).with_columns(
         kept=~c("long_word") & c("terminal") & (c("n_words") >= MIN_WORDS_PER_LINE) & ~c("javascript") & ~c("policy"),
     )

@@ -26,10 +26,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from curate.signals import kernels
 from curate.signals.batch import DOC, Batch, ratio
-from curate.signals.languages import SUBSTRING_STOP_LANGS, params_for
+from curate.signals.languages import STOP_WORDS, SUBSTRING_STOP_LANGS, params_for
 from curate.signals.registry import Family
-from curate.signals.text import CJK_CHAR
 
 QUALITY_FAMILY = Family("gopher_quality", source="Rae et al. 2021 (Gopher), App. A, quality filters")
 REPETITION_FAMILY = Family("gopher_repetition", source="Rae et al. 2021 (Gopher), App. A, Table A1")
@@ -127,18 +127,12 @@ def score_quality(b: Batch) -> pl.DataFrame:
         c("line").str.contains(_BULLET).sum().alias("bullets"),
         c("line").str.contains(_ELLIPSIS_END).sum().alias("ellipsis_lines"),
     )
-    t = c("t")
     # Gopher's alpha rule counts whitespace-separated words; a CJK run has no spaces, so each
     # CJK character is a word (text.py) and what is left of the chunk counts as Gopher does.
     # Otherwise a Chinese line is one "word" and an attribution dash ("-- 杜甫") weighs as much.
-    no_cjk = t.str.replace_all(CJK_CHAR, "")
-    text = pl.DataFrame({"t": b.text}).select(
-        hashes=t.str.count_matches("#", literal=True),
-        ellipses=t.str.count_matches(r"\.\.\.+|…+"),
-        cjk=t.str.count_matches(CJK_CHAR),
-        ws_words=no_cjk.str.count_matches(r"\S+"),
-        alpha_ws_words=no_cjk.str.count_matches(r"\S*\p{L}\S*"),
-    )
+    # Counted by one compiled pass (Batch.char_classes): "#", `\.\.\.+|…+`, CJK_CHAR, and on the
+    # text with CJK removed `\S+` (ws_words) and `\S*\p{L}\S*` (alpha_ws_words).
+    text = b.char_classes.select("hashes", "ellipses", "cjk", "ws_words", "alpha_ws_words")
     lo = pl.Series([params_for(x).word_len_lo for x in b.lang], dtype=pl.Float64)
     hi = pl.Series([params_for(x).word_len_hi for x in b.lang], dtype=pl.Float64)
     df = pl.concat([words, lines, text], how="horizontal").with_columns(wl_lo=lo, wl_hi=hi)
@@ -159,6 +153,10 @@ def score_quality(b: Batch) -> pl.DataFrame:
     )
 
 
+_ALL_STOP_WORDS = pl.Series(sorted(frozenset().union(*STOP_WORDS.values())), dtype=pl.String)
+_STOP_MAX_CHARS = max(len(w) for w in _ALL_STOP_WORDS)
+
+
 def _stop_word_counts(b: Batch) -> pl.Series:
     params = [params_for(x) for x in b.lang]
     # Space-delimited languages: distinct lowercase words found in the language's list.
@@ -167,7 +165,14 @@ def _stop_word_counts(b: Batch) -> pl.Series:
         {"lang": [p[0] for p in pairs], "w": [p[1] for p in pairs]}, schema={"lang": pl.String, "w": pl.String}
     ).unique()
     langs = pl.DataFrame({DOC: b.index[DOC], "lang": b.lang}, schema={DOC: pl.UInt32, "lang": pl.String})
-    toks = b.words.select(DOC, w=pl.col("tok").str.to_lowercase()).join(langs, on=DOC)
+    # Lowercasing never shortens a word, so a longer token is no stop word: only the short
+    # tokens are lowercased and looked up (the same hits, a fraction of the work).
+    toks = (
+        b.words.filter(pl.col("tok_len") <= _STOP_MAX_CHARS)
+        .select(DOC, w=pl.col("tok").str.to_lowercase())
+        .filter(pl.col("w").is_in(_ALL_STOP_WORDS.implode()))
+        .join(langs, on=DOC)
+    )
     hits = toks.join(table, on=["lang", "w"], how="semi")
     counts = b.per_doc(hits, pl.col("w").n_unique().alias("n"))["n"].cast(pl.Int64)
     # zh/ja: no word boundaries, so a stop word is present if it occurs anywhere.
@@ -206,81 +211,42 @@ def score_repetition(b: Batch) -> pl.DataFrame:
         gopher_dup_line_char_frac=ratio(c("dup_line_chars"), c("chars")).clip(0.0, 1.0),
         gopher_dup_para_char_frac=ratio(c("dup_para_chars"), c("chars")).clip(0.0, 1.0),
     )
-    fracs = ngram_char_fracs(b)
     # zh/ja: one word per character (text.py), but most words are two characters long, so a
     # Gopher n-gram of n words spans about 2n characters; n characters would be 2-3 words and
     # flags ordinary compounds repeated in clean text ("软件包", "安装").
-    cjk = [i for i, lang in enumerate(b.lang) if params_for(lang).cjk_chars_per_word > 1]
-    if cjk:
-        scale = {params_for(b.lang[i]).cjk_chars_per_word for i in cjk}
-        assert len(scale) == 1, "one CJK n-gram scale"
-        sub = ngram_char_fracs(Batch(b.text.gather(cjk).to_list(), [b.lang[i] for i in cjk]), scale.pop())
-        idx = pl.Series(cjk, dtype=pl.UInt32)
-        fracs = {k: v.scatter(idx, sub[k]) for k, v in fracs.items()}
-    return out.with_columns(**fracs).select([s.name for s in REPETITION_SIGNALS])
+    scale = np.array([max(params_for(lang).cjk_chars_per_word, 1) for lang in b.lang], dtype=np.int64)
+    return out.with_columns(**ngram_char_fracs(b, scale=scale)).select([s.name for s in REPETITION_SIGNALS])
 
 
-# Odd 64-bit multipliers for the polynomial n-gram hash; values only need to be fixed
-# within one batch (nothing here is stored), collisions are ~N^2/2^64.
-_P = np.uint64(0x9E3779B97F4A7C15)
-_Q = np.uint64(0xC2B2AE3D27D4EB4F)
+_RULES = TOP_NGRAMS + DUP_NGRAMS
 
 
-def ngram_char_fracs(b: Batch, words_per_gram: int = 1) -> dict[str, pl.Series]:
+def ngram_char_fracs(b: Batch, words_per_gram: int = 1, *, scale: np.ndarray | None = None) -> dict[str, pl.Series]:
     """Top and duplicated n-gram character fractions for every document at once.
 
-    `words_per_gram`: each rule's n-gram spans n x this many text.py words (2 for zh/ja).
+    Each rule's n-gram spans n x `words_per_gram` text.py words, or n x scale[d] for document d
+    (2 for zh/ja). One compiled pass per document and n over the polars hashes of its words
+    (kernels.ngram_kernel); two n-grams are the same when their hash keys are (collisions
+    ~N^2/2^64 per document).
     """
     w = b.words
     doc = w[DOC].to_numpy()
-    h = w["tok"].hash(seed=0).to_numpy()
+    h = np.ascontiguousarray(w["tok"].hash(seed=0).to_numpy())
     wlen = w["tok_len"].to_numpy().astype(np.float64)
     total = np.bincount(doc, weights=wlen, minlength=b.n)
-    csum = np.concatenate([[0.0], np.cumsum(wlen)])
+    starts = np.zeros(b.n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(doc, minlength=b.n), out=starts[1:])  # words are grouped by doc, in order
+    if scale is None:
+        scale = np.full(b.n, words_per_gram, dtype=np.int64)
+    grams = np.array([n for n, _ in _RULES], dtype=np.int64)
+    top = np.array([n <= 4 for n, _ in _RULES], dtype=np.bool_)
+    raw = np.zeros((b.n, len(_RULES)), dtype=np.float64)
+    scale = np.ascontiguousarray(scale, dtype=np.int64)
+    kernels.kernel("ngram_kernel", 8 * len(h))(h, wlen, starts, scale, grams, top, raw)
     out: dict[str, pl.Series] = {}
-    salt = doc.astype(np.uint64) * _Q
-    with np.errstate(over="ignore"):
-        for nominal, _ in TOP_NGRAMS + DUP_NGRAMS:
-            n = nominal * words_per_gram
-            m = len(h) - n + 1
-            frac = np.zeros(b.n)
-            if m > 0:
-                key = h[:m].copy()
-                for k in range(1, n):
-                    key = key * _P + h[k : k + m]
-                valid = doc[:m] == doc[n - 1 :]
-                pos = np.flatnonzero(valid)
-                key = key[pos] ^ salt[pos]
-                if nominal <= 4:
-                    frac = _top_frac(doc[pos], key, csum[pos + n] - csum[pos], b.n)
-                else:
-                    # Only repeats count, not an n-gram's first occurrence (see module docstring).
-                    repeat = ~pl.Series(key).is_first_distinct().to_numpy()
-                    starts = pos[repeat]
-                    edges = np.bincount(starts, minlength=len(h) + 1) - np.bincount(starts + n, minlength=len(h) + 1)
-                    covered = np.cumsum(edges)[: len(h)] > 0
-                    frac = np.bincount(doc, weights=wlen * covered, minlength=b.n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for k, (nominal, _) in enumerate(_RULES):
             kind = "top" if nominal <= 4 else "dup"
-            with np.errstate(divide="ignore", invalid="ignore"):
-                val = np.where(total > 0, frac / np.where(total > 0, total, 1.0), 0.0)
+            val = np.where(total > 0, raw[:, k] / np.where(total > 0, total, 1.0), 0.0)
             out[f"gopher_{kind}_{nominal}gram_char_frac"] = pl.Series(np.clip(val, 0.0, 1.0))
-    return out
-
-
-def _top_frac(doc: np.ndarray, key: np.ndarray, clen: np.ndarray, n_docs: int) -> np.ndarray:
-    """Per doc: count x characters of its most frequent n-gram, if that occurs twice or more."""
-    if len(key) == 0:
-        return np.zeros(n_docs)
-    c = pl.col
-    g = (
-        pl.DataFrame({DOC: doc, "key": key, "clen": clen})
-        .group_by(DOC, "key")
-        .agg(cnt=pl.len(), clen=c("clen").first())
-        .filter(c("cnt") >= 2)
-        .filter(c("cnt") == c("cnt").max().over(DOC))
-        .group_by(DOC)
-        .agg(v=(c("cnt") * c("clen")).max())
-    )
-    out = np.zeros(n_docs)
-    out[g[DOC].to_numpy()] = g["v"].to_numpy()
     return out

@@ -83,13 +83,20 @@ def predict_languages(texts: list[str]) -> tuple[list[str], np.ndarray]:
     clean = fasttext_input(texts)
     langs = [UNDETERMINED] * len(texts)
     scores = np.zeros(len(texts), dtype=np.float64)
-    rows = [i for i, t in enumerate(clean) if t.strip()]
-    if rows:
+    # One call per distinct non-blank input: a document repeated in the batch (exact duplicates
+    # are common in web dumps) is predicted once, with the same result.
+    first: dict[str, int] = {}
+    rows = [first.setdefault(t, i) for i, t in enumerate(clean) if t.strip()]
+    unique = list(first.values())
+    if unique:
         model = load_model()
-        for i, pred in zip(rows, fasttext_predict(model, [clean[i] for i in rows], k=1)):
+        for i, pred in zip(unique, fasttext_predict(model, [clean[i] for i in unique], k=1)):
             if pred:
                 scores[i], label = pred[0]
                 langs[i] = label.removeprefix("__label__")
+        for i, j in zip((i for i, t in enumerate(clean) if t.strip()), rows):
+            if i != j:
+                scores[i], langs[i] = scores[j], langs[j]
     # The quantized model's softmax can exceed 1 by ~1e-5.
     return langs, np.clip(scores, 0.0, 1.0)
 

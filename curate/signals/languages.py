@@ -12,6 +12,7 @@ here by the document's language (fastText `lang`, or the caller's `batch_lang`):
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 # Gopher (Rae et al. 2021, App. A): "the, be, to, of, and, that, have, with".
@@ -75,6 +76,7 @@ def canonical_lang(lang: str | None) -> str:
     return _ALIASES.get(code, code.split("-")[0] if code.split("-")[0] in STOP_WORDS else code)
 
 
+@functools.lru_cache(maxsize=4096)  # called per document by several families; the result is frozen
 def params_for(lang: str | None) -> LanguageParams:
     code = canonical_lang(lang)
     if code in ("zh", "ja"):

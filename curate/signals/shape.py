@@ -53,16 +53,7 @@ SIGNALS = (
 
 @FAMILY.computes(*SIGNALS)
 def score(b: Batch) -> pl.DataFrame:
-    t = pl.col("t")
-    counts = pl.DataFrame({"t": b.text}).select(
-        chars=t.str.len_chars().cast(pl.Int64),
-        letters=t.str.count_matches(r"\p{L}").cast(pl.Int64),
-        digits=t.str.count_matches(r"\p{Nd}").cast(pl.Int64),
-        upper=t.str.count_matches(r"\p{Lu}").cast(pl.Int64),
-        space=t.str.count_matches(r"\s").cast(pl.Int64),
-        punct=t.str.count_matches(r"\p{P}").cast(pl.Int64),
-        non_ascii=t.str.count_matches(r"[^\x00-\x7F]").cast(pl.Int64),
-    )
+    counts = b.char_classes.select("chars", "letters", "digits", "upper", "space", "punct", "non_ascii")
     w = b.per_doc(b.words, pl.len().alias("words"), pl.col("tok_len").sum().alias("word_chars"))
     lines = b.per_doc(b.lines, pl.len().alias("lines"))
     df = pl.concat([counts, w, lines], how="horizontal")

@@ -9,9 +9,9 @@ Adding a page: a module here, and its entry in PAGES. The first entry is the def
 """
 from __future__ import annotations
 
-from curate.dashboard.views import audit, compare, documents, explorer, runs, validation
+from curate.dashboard.views import audit, compare, documents, explorer, runs, sweeps, validation
 
-PAGES = (audit, documents, explorer, compare, validation, runs)
+PAGES = (audit, documents, explorer, compare, sweeps, validation, runs)
 
 
 def page_titles() -> dict[str, str]:

@@ -29,7 +29,12 @@ METHOD = (
     "models saw fewer tokens than they have parameters, or score within "
     f"{verdicts.UNIGRAM_MARGIN:.0%} of a unigram model of the validation text, or (for the generation "
     f"metrics) at least {verdicts.JUNK_CEILING:.0%} of every slice's samples are junk: they have not "
-    "learned enough for the difference to say what the data is worth."
+    "learned enough for the difference to say what the data is worth. Every verdict says first whether the "
+    "difference is beyond or within the seed spread and which way (better or worse; higher or lower where "
+    "neither side is better: bits/byte on held-out junk, which a model finds predictable when it has learned "
+    "that junk). *Held-out* documents (5% of the corpus's texts, by text hash) are left out of every slice's "
+    "training data and grouped by the rule family the strict recipe drops them by; *exposure* is the held-out "
+    "clean bits/byte minus the bits/byte of training documents the corpus holds k times."
 )
 
 
@@ -37,6 +42,8 @@ def _box(j: verdicts.Judgement) -> None:
     text = md_literal(j.sentence())  # slice names come from recipes: never Markdown
     if j.too_small or j.difference is None or j.difference.noise != verdicts.BEYOND:
         st.warning(text)
+    elif j.better is None:
+        st.info(text)
     elif j.better:
         st.success(text)
     else:
@@ -94,6 +101,8 @@ def render(s: Store, p: qp.Params) -> None:
         st.caption(md_literal(f"difference: this slice − {baseline}, ± half its 95% interval over seeds (shares in "
                               f"percentage points); seeds: models of this slice / of {baseline}."))
 
+    _exposure(runs, judgements)
+
     metrics = [m.key for m in verdicts.METRICS if m.key in runs and runs[m.key].notna().any()]
     metric = st.selectbox("Metric", metrics, key="cmp_metric",
                           help="bpb: bits per byte of the clean validation text (lower is better)")
@@ -113,6 +122,26 @@ def render(s: Store, p: qp.Params) -> None:
         _settings_scatter(s, runs, metrics)
 
     _generations(s, p, runs)
+
+
+def _exposure(runs, judgements: list[verdicts.Judgement]) -> None:
+    """Memorization by likelihood: each slice's exposure per copy count, and the verdict of the
+    largest copy count measured."""
+    table = cmp.exposure_means(runs)
+    if table.empty:
+        return
+    st.subheader("Memorization by likelihood")
+    st.caption("Exposure, in bits/byte: the held-out clean text's bits/byte minus that of training documents the "
+               "corpus holds k times (both clean by the strict recipe, no slice trains on the held-out ones). "
+               "About 0: the model does not tell them apart from text it never saw; more: it has learned them. "
+               "Mean ± sd over seeds. Deduplication should lower it, more copies raise it (Lee et al. 2022).")
+    st.table(table.map(md_literal).style.hide(axis="index"), border="horizontal")
+    exposure = [j for j in judgements if j.metric.kind == "exposure" and j.difference is not None]
+    if exposure:
+        top = max(exposure, key=lambda j: verdicts.COPY_BINS.index(j.metric.key.removeprefix("exposure_")))
+        for j in exposure:
+            if j.metric.key == top.metric.key:
+                _box(j)
 
 
 def _settings_scatter(s: Store, runs, metrics: list[str]) -> None:
