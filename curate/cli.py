@@ -10,7 +10,7 @@ from pathlib import Path
 
 from curate.console import FORMATS, format_table, log, print_csv, print_json, safe_output
 from curate.errors import EXIT_CODES_HELP, CurateError, ExitCode
-from curate.remote import location
+from curate.remote import is_url, location
 
 
 def int_in(lo: int, hi: int | None = None):
@@ -84,10 +84,11 @@ def _add_training_options(p: argparse.ArgumentParser, *, compile_option: bool) -
     if compile_option:
         p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
     p.add_argument("--batch-size", type=int_in(1, 65536), default=16, help="sequences per step (default 16)")
-    p.add_argument("--val-text", type=Path, default=None,
-                   help="clean UTF-8 text for bits-per-byte (default: the bundled validation.txt)")
-    p.add_argument("--prompts", type=Path, default=None,
-                   help="prompts JSONL for generations and memorization (default: the bundled prompts.jsonl)")
+    p.add_argument("--val-text", type=location, default=None,
+                   help="clean UTF-8 text for bits-per-byte, a file or URL (default: the bundled validation.txt)")
+    p.add_argument("--prompts", type=location, default=None,
+                   help="prompts JSONL for generations and memorization, a file or URL "
+                        "(default: the bundled prompts.jsonl)")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -212,8 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(q)
     q.add_argument("--labels", choices=["heuristic", "heuristic+reference", "reference"], default="heuristic",
                    help="where the training labels come from (default: heuristic)")
-    q.add_argument("--reference", type=Path, default=None,
-                   help="clean reference documents (JSONL with a text field) for --labels *reference")
+    q.add_argument("--reference", type=location, default=None,
+                   help="clean reference documents (JSONL with a text field; a file or URL) for --labels *reference")
     q.add_argument("--min-failed", type=int_in(1), default=1,
                    help="negatives fail at least this many of the precise content rules (default 1)")
     q.add_argument("--teacher", choices=["precise", "published"], default="precise",
@@ -249,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--benchmark", action="append", default=None, metavar="NAME=FILE",
                    help="a benchmark: JSONL (.jsonl/.json, optionally .gz) with a text field, or text with "
-                        "one item a line (repeat)")
+                        "one item a line; FILE a path or URL (repeat)")
     p.add_argument("--ngram", type=int_in(1, 64), default=13, help="words per n-gram (default 13)")
     p.add_argument("--min-words", type=int_in(1, 64), default=None,
                    help="items of fewer words are not checked (default 8, or --ngram if smaller)")
@@ -353,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "eval", help="bits-per-byte of a trained model on any text")
     _add_common(p)
     p.add_argument("run", help="train_run_id (`curate runs --trained` lists them)")
-    p.add_argument("--val-text", type=Path, required=True, help="clean UTF-8 text to measure bits-per-byte on")
+    p.add_argument("--val-text", type=location, required=True,
+                   help="clean UTF-8 text to measure bits-per-byte on (a file or URL)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=cmd_eval)
     p = _command(sub, "app", help="open the dashboard (Streamlit) on a store")
@@ -539,7 +541,7 @@ def _load_recipe(name: str):
     """recipes.load_recipe, an unknown shipped name with the names near it."""
     from curate import recipes
 
-    if Path(name).suffix not in (".yaml", ".yml") and not Path(name).exists():
+    if not is_url(name) and Path(name).suffix not in (".yaml", ".yml") and not Path(name).exists():
         known = recipes.shipped_recipe_names()
         if name not in known and did_you_mean(name, known):
             raise recipes.RecipeError(f"unknown recipe {name!r}{did_you_mean(name, known)} "

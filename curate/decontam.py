@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from curate import remote
 from curate.errors import UsageError
 from curate.signals.text import CJK_CHAR
 
@@ -66,7 +67,7 @@ class BenchmarkError(UsageError):
 @dataclass(frozen=True)
 class BenchmarkSpec:
     name: str
-    path: Path
+    path: Path | str  # a local path or a URL (s3://, gs://, hf://)
 
 
 def parse_benchmark_arg(text: str) -> BenchmarkSpec:
@@ -78,7 +79,7 @@ def parse_benchmark_arg(text: str) -> BenchmarkSpec:
     if not BENCHMARK_NAME.fullmatch(name):
         raise UsageError(f"--benchmark {text!r}: the name must be {BENCHMARK_NAME_RULE} "
                          f"(it names the drop reason {REASON_PREFIX}:NAME)")
-    return BenchmarkSpec(name, Path(path.strip()))
+    return BenchmarkSpec(name, remote.location(path.strip()))
 
 
 @dataclass
@@ -133,20 +134,31 @@ def read_benchmark(spec: BenchmarkSpec, *, text_field: str = "text", id_field: s
     item a line. Blank lines are skipped; everything else that is not an item is an error
     naming the file and line.
     """
-    p = spec.path
+    if remote.is_url(spec.path):  # an object: read from a spool file, named by its URL
+        try:
+            with remote.local_file(spec.path, f"benchmark {spec.name}:") as local:
+                return _read_benchmark_file(local, spec.path, text_field, id_field)
+        except UsageError as exc:
+            raise BenchmarkError(str(exc)) from None
+    p = Path(spec.path)
     if not p.exists():
         raise BenchmarkError(f"benchmark {spec.name}: {p}: no such file")
     if not p.is_file():
         raise BenchmarkError(f"benchmark {spec.name}: {p}: not a file")
+    return _read_benchmark_file(p, p, text_field, id_field)
+
+
+def _read_benchmark_file(local: Path, p: Path | str, text_field: str, id_field: str) -> tuple[list[Item], str]:
+    """read_benchmark's reading of the file `local`; messages name it `p` (its path or URL)."""
     h = hashlib.sha256()
-    jsonl = _is_jsonl(p)
+    jsonl = _is_jsonl(local)
     items: list[Item] = []
     try:
-        with open(p, "rb") as fh:
+        with open(local, "rb") as fh:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
-        with open(p, "rb") as raw_fh:
-            fh = gzip.GzipFile(fileobj=raw_fh) if p.name.lower().endswith(".gz") else raw_fh
+        with open(local, "rb") as raw_fh:
+            fh = gzip.GzipFile(fileobj=raw_fh) if local.name.lower().endswith(".gz") else raw_fh
             no = 0
             while True:
                 raw = fh.readline(MAX_ITEM_BYTES + 1)
@@ -174,7 +186,7 @@ def read_benchmark(spec: BenchmarkSpec, *, text_field: str = "text", id_field: s
     return items, h.hexdigest()
 
 
-def _jsonl_item(p: Path, no: int, line: str, text_field: str, id_field: str) -> Item:
+def _jsonl_item(p: Path | str, no: int, line: str, text_field: str, id_field: str) -> Item:
     try:
         obj = json.loads(line)
     except (json.JSONDecodeError, RecursionError) as exc:
@@ -301,7 +313,8 @@ def load_benchmark(spec: BenchmarkSpec, *, ngram: int = DEFAULT_NGRAM, min_words
     mw = min(MIN_WORDS, ngram) if min_words is None else min_words
     if mw > ngram:
         raise UsageError(f"--min-words {mw} is over --ngram {ngram}: an item of {ngram} words is always checked")
-    bench = Benchmark(spec.name, os.path.abspath(spec.path), sha, items, ngram, mw, text_field, id_field)
+    uri = spec.path if remote.is_url(spec.path) else os.path.abspath(spec.path)  # a URL is stored as given
+    bench = Benchmark(spec.name, uri, sha, items, ngram, mw, text_field, id_field)
     build_index(bench)
     return bench
 
@@ -411,7 +424,7 @@ def catch_up(con: duckdb.DuckDBPyConnection, names: Sequence[str], run_id: int) 
         if row is None or not unchecked_documents(con, name):
             continue
         uri, ngram, min_words, text_field, id_field = row
-        todo.append(load_benchmark(BenchmarkSpec(name, Path(uri)), ngram=ngram, min_words=min_words,
+        todo.append(load_benchmark(BenchmarkSpec(name, remote.location(uri)), ngram=ngram, min_words=min_words,
                                    text_field=text_field, id_field=id_field))
     return decontaminate(con, todo, run_id) if todo else None
 

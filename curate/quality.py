@@ -156,12 +156,15 @@ def raw_negatives(con: duckdb.DuckDBPyConnection, n: int, seed: int) -> pa.Table
         "ORDER BY md5(d.doc_id || ?::VARCHAR) LIMIT ?", [seed, n])
 
 
-def read_reference(path: Path) -> list[str]:
+def read_reference(path: Path | str) -> list[str]:
+    """The texts of the reference file, a local path or a URL (`s3://...`)."""
+    from curate import remote
     from curate.ingest import IngestOptions, read_records
 
-    if not Path(path).is_file():
-        raise UsageError(f"reference file not found: {path}")
-    return [r.text for r in read_records(Path(path), IngestOptions()) if r.text is not None]
+    with remote.local_file(path, "--reference") as local:
+        if not local.is_file():
+            raise UsageError(f"reference file not found: {path}")
+        return [r.text for r in read_records(local, IngestOptions()) if r.text is not None]
 
 
 def _fold(doc_ids: Sequence[str], folds: int, seed: int) -> np.ndarray:
@@ -197,7 +200,7 @@ def train_quality(
     db: Path,
     design: QualityDesign = QualityDesign(),
     *,
-    reference: Path | None = None,
+    reference: Path | str | None = None,
     params: QualityParams | None = None,
     on_log: Callable[[str], None] | None = None,
 ) -> QualityReport:

@@ -44,7 +44,7 @@ import duckdb
 import numpy as np
 import yaml
 
-from curate import store
+from curate import remote, store
 from curate.errors import UsageError
 from curate.store import RECIPE_NAME, RECIPE_NAME_RULE, best_copy_order, ident, now
 
@@ -463,7 +463,16 @@ def read_recipe_file(path: Path) -> str:
 
 
 def load_recipe(name_or_path: str | Path) -> Recipe:
-    """A shipped recipe's name (`strict`) or a path to a YAML file."""
+    """A shipped recipe's name (`strict`), a path to a YAML file or its URL (`s3://...`; the
+    list files it names are then found from the working folder, not beside it)."""
+    name_or_path = remote.localized(name_or_path)
+    if remote.is_url(name_or_path):
+        with remote.local_file(name_or_path, "recipe") as local:
+            try:
+                text = read_recipe_file(local)
+            except RecipeError as exc:
+                raise RecipeError(str(exc).replace(str(local), name_or_path)) from None
+        return parse_recipe(text, origin=name_or_path)
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.exists():

@@ -241,6 +241,34 @@ def spooled(obj: RemoteFile, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[P
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def local_file(location: Path | str, label: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Path]:
+    """A local path for one input file given as a path or a URL (`--val-text`, `--prompts`,
+    `--reference`, `--benchmark NAME=FILE`, a recipe file): a path (or a `file://` URL) is
+    yielded as it is, for the caller's own checks and messages; an object is streamed into a
+    spool file that keeps its name (see `spooled`) and is removed on exit. A missing object is
+    a usage error naming `label` and the URL, a folder one too; a short read a RemoteReadError."""
+    location = localized(location)
+    if not is_url(location):
+        yield Path(location)
+        return
+    fs, path = filesystem(location)
+    fs.invalidate_cache()
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise UsageError(f"{label} {location}: no such file") from None
+    except PermissionError as exc:
+        raise UsageError(f"{label} {location}: access denied ({_describe(exc)}); credentials come from the "
+                         f"store's own configuration (for S3: AWS_* variables or ~/.aws)") from None
+    except Exception as exc:  # the store's client raises its own kinds
+        raise CurateError(f"{label} {location}: cannot be read: {_describe(exc)}") from None
+    if info.get("type") == "directory":
+        raise UsageError(f"{label} {location}: is a folder, not a file")
+    with spooled(RemoteFile(location, info.get("size"), path, fs), chunk_bytes) as (local, _sha):
+        yield local
+
+
 # --- outputs --------------------------------------------------------------------------------
 
 

@@ -419,3 +419,106 @@ def test_the_audit_report_can_be_written_to_s3(s3, bucket, tmp_path, capsys):
     s3.invalidate_cache()
     assert s3.cat_file(f"{name}/reports/audit.html").startswith(b"<!DOCTYPE html>")
     assert s3.find(f"{name}/reports") == [f"{name}/reports/audit.html"]
+
+
+# --- single-file inputs: --val-text, --prompts, --reference, --benchmark, recipe files --------
+
+
+def test_val_text_and_prompts_are_read_from_s3_and_named_by_their_url(s3, bucket):
+    from train.pipeline import load_prompts, load_val_text
+
+    name, _ = bucket
+    text = "Clean held-out text, é and all.\nA second line.\n"
+    s3.pipe(f"{name}/eval/val.txt", text.encode())
+    s3.pipe(f"{name}/eval/prompts.jsonl", b'{"prompt": "Once upon"}\n\n{"prompt": "The river"}\n')
+    s3.pipe(f"{name}/eval/binary.txt", b"\x00\x01checkpoint")
+    assert load_val_text(f"s3://{name}/eval/val.txt", "--val-text") == text
+    assert load_prompts(f"s3://{name}/eval/prompts.jsonl", "--prompts") == [{"prompt": "Once upon"},
+                                                                            {"prompt": "The river"}]
+    with pytest.raises(UsageError, match=rf"--val-text s3://{name}/eval/binary.txt: NUL byte at offset 0"):
+        load_val_text(f"s3://{name}/eval/binary.txt", "--val-text")
+    with pytest.raises(UsageError, match=rf"--prompts s3://{name}/eval/nope.jsonl: no such file"):
+        load_prompts(f"s3://{name}/eval/nope.jsonl", "--prompts")
+    with pytest.raises(UsageError, match=rf"--val-text s3://{name}/eval: is a folder, not a file"):
+        load_val_text(f"s3://{name}/eval", "--val-text")
+    # the options keep the URL whole (a Path would fold 's3://' into 's3:/')
+    args = cli.build_parser().parse_args(["train", "--slice", "x", "--val-text", f"s3://{name}/eval/val.txt",
+                                          "--prompts", f"s3://{name}/eval/prompts.jsonl"])
+    assert (args.val_text, args.prompts) == (f"s3://{name}/eval/val.txt", f"s3://{name}/eval/prompts.jsonl")
+
+
+def test_a_quality_reference_is_read_from_s3(s3, bucket, capsys):
+    from curate.quality import read_reference
+
+    name, _ = bucket
+    s3.pipe(f"{name}/ref/clean.jsonl", b'{"text": "a clean reference page"}\n{"text": "another one"}\n')
+    assert read_reference(f"s3://{name}/ref/clean.jsonl") == ["a clean reference page", "another one"]
+    with pytest.raises(UsageError, match=rf"--reference s3://{name}/ref/nope.jsonl: no such file"):
+        read_reference(f"s3://{name}/ref/nope.jsonl")
+    args = cli.build_parser().parse_args(["quality", "train", "--reference", f"s3://{name}/ref/clean.jsonl"])
+    assert args.reference == f"s3://{name}/ref/clean.jsonl"
+
+
+def test_decontaminate_reads_a_benchmark_from_s3_and_reruns_from_its_url(s3, bucket, tmp_path, capsys):
+    from curate import decontam
+
+    name, _ = bucket
+    item = "Which planet in our solar system has the largest number of confirmed moons orbiting it today"
+    filler = "Our town library opens at nine and closes at six on every weekday of the year."
+    s3.pipe(f"{name}/bench/qa.jsonl.gz", gzip.compress(json.dumps({"id": "q1", "text": item}).encode() + b"\n"))
+    src = tmp_path / "corpus.jsonl"
+    src.write_text(json.dumps({"id": "leak", "text": f"{filler} Quiz: {item}."}) + "\n"
+                   + json.dumps({"id": "clean", "text": filler}) + "\n", encoding="utf-8")
+    db = tmp_path / "d.duckdb"
+    pipeline.ingest(db, [str(src)], IngestOptions(id_field="id"))
+    url = f"s3://{name}/bench/qa.jsonl.gz"
+    assert cli.main(["decontaminate", "--db", str(db), "-q", "--format", "json", "--benchmark", f"qa={url}"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["leaked_items"][0]["item_id"] == "q1" and doc["benchmarks"][0]["documents_contaminated"] == 1
+    assert _rows(db, "SELECT benchmark, uri FROM decontam_benchmarks") == [("qa", url)]  # the URL, not a spool
+
+    # a document ingested later is checked from the stored URL (what `curate run` does)
+    src.write_text(json.dumps({"id": "late", "text": f"{item} again"}) + "\n", encoding="utf-8")
+    pipeline.ingest(db, [str(src)], IngestOptions(id_field="id"))
+    with store.open_store(db) as con:
+        rep = decontam.catch_up(con, ["qa"], store.start_run(con, "run", "{}"))
+    assert rep.scanned == {"qa": 1}
+    assert _rows(db, "SELECT count(*) FROM decontam_hits") == [(2,)]
+
+    # a missing object: exit 2 naming it, the store untouched
+    assert cli.main(["decontaminate", "--db", str(db), "--benchmark", f"gone=s3://{name}/bench/nope.jsonl"]) == 2
+    err = capsys.readouterr().err
+    assert f"benchmark gone: s3://{name}/bench/nope.jsonl: no such file" in err and "Traceback" not in err
+    assert _rows(db, "SELECT benchmark FROM decontam_benchmarks") == [("qa",)]
+
+
+def test_a_recipe_file_is_read_from_s3(s3, bucket):
+    from importlib import resources
+
+    from curate import recipes
+
+    name, _ = bucket
+    text = resources.files(recipes.RECIPES_PACKAGE).joinpath("strict.yaml").read_text(encoding="utf-8")
+    s3.pipe(f"{name}/recipes/mine.yaml", text.encode())
+    got = recipes.load_recipe(f"s3://{name}/recipes/mine.yaml")
+    assert got.origin == f"s3://{name}/recipes/mine.yaml"
+    assert got.to_dict() == recipes.load_recipe("strict").to_dict()
+    s3.pipe(f"{name}/recipes/utf16.yaml", "name: x\n".encode("utf-16"))
+    with pytest.raises(recipes.RecipeError, match=rf"^s3://{name}/recipes/utf16.yaml: UTF-16"):
+        recipes.load_recipe(f"s3://{name}/recipes/utf16.yaml")
+    with pytest.raises(UsageError, match=rf"recipe s3://{name}/recipes/nope.yaml: no such file"):
+        cli._load_recipe(f"s3://{name}/recipes/nope.yaml")
+
+
+@pytest.mark.parametrize("proto, why", [("truncating", "bytes of the 1,650 its listing announced (truncated download)"),
+                                         ("breaking", "the read broke off after 10 bytes (ConnectionResetError")])
+def test_a_single_input_file_read_short_fails_naming_its_url(misbehaving, proto, why):
+    from train.pipeline import load_val_text
+
+    with pytest.raises(remote.RemoteReadError) as exc:
+        load_val_text(f"{proto}://in/bad.jsonl", "--val-text")
+    assert str(exc.value).startswith(f"{proto}://in/bad.jsonl: ") and why in str(exc.value)
+    with remote.local_file(f"{proto}://in/good.jsonl", "--val-text") as local:
+        assert local.read_bytes() == b'{"text": "a good document"}\n' * 5
+    with remote.local_file("some/local.txt", "--val-text") as local:  # a path is yielded as given
+        assert local == Path("some/local.txt")

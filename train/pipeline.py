@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from curate import store
+from curate import remote, store
 from curate.comparison import (
     BY_KEY,
     COPY_BINS,
@@ -104,8 +104,12 @@ def slice_texts(con: duckdb.DuckDBPyConnection, slice_id: str, *, hold_out: bool
     return gen
 
 
-def _read_text_file(path: Path, label: str) -> tuple[bytes, Path]:
-    """The bytes of a file given as `label` (an option name or a description), or a UsageError."""
+def _read_text_file(path: Path | str, label: str) -> tuple[bytes, Path | str]:
+    """The bytes of a file (or an object named by a URL) given as `label` (an option name or a
+    description), and the name to give it in messages; or a UsageError."""
+    if remote.is_url(remote.localized(path)):
+        with remote.local_file(path, label) as local:
+            return _read_text_file(local, label)[0], path
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{label} {path}: no such file")
@@ -117,7 +121,7 @@ def _read_text_file(path: Path, label: str) -> tuple[bytes, Path]:
         raise UsageError(f"{label} {path}: cannot read it ({exc.strerror or exc})") from exc
 
 
-def load_val_text(path: Path, label: str = "validation text") -> str:
+def load_val_text(path: Path | str, label: str = "validation text") -> str:
     """The clean text bits-per-byte is measured on: UTF-8 text, not empty.
 
     A NUL byte or bytes that are not UTF-8 mean the file is not text (a checkpoint or an
@@ -139,7 +143,7 @@ def load_val_text(path: Path, label: str = "validation text") -> str:
     return text
 
 
-def load_prompts(path: Path, label: str = "prompts") -> list[dict]:
+def load_prompts(path: Path | str, label: str = "prompts") -> list[dict]:
     """One JSON object with a string `prompt` per line; blank lines are skipped, none is an error."""
     data, path = _read_text_file(path, label)
     prompts = []
