@@ -293,26 +293,37 @@ def curve(points: list[dict], token_budget: int) -> list[dict]:
         for name in names:
             row[f"{name}_mean"], row[f"{name}_sd"] = _mean_sd([p["metrics"][name] for p in ps if name in p["metrics"]])
         rows.append(row)
-    # bits/byte against the value that keeps the most (the loosest): beyond the seeds' spread or not
-    if rows and "bpb" in names:
+    # every metric against the value that keeps the most (the loosest): which way, and whether
+    # beyond the seeds' spread; bits/byte also as its own columns (the main table's)
+    if rows:
         ref = max(rows, key=lambda r: (r["documents"] or 0, -abs(r["value"])))
-        ref_bpb = [p["metrics"]["bpb"] for p in by_value[ref["value"]] if "bpb" in p["metrics"]]
-        for row in rows:
-            if row is ref:
-                row["bpb_vs_loosest"], row["bpb_vs_loosest_half_width"], row["bpb_verdict"] = None, None, "reference"
-                continue
-            d = difference([p["metrics"]["bpb"] for p in by_value[row["value"]] if "bpb" in p["metrics"]], ref_bpb)
-            row["bpb_vs_loosest"] = None if d is None else d.diff
-            row["bpb_vs_loosest_half_width"] = None if d is None else d.half_width
-            row["bpb_verdict"] = "not measured" if d is None else _verdict(d)
+        for name in names:
+            ref_values = [p["metrics"][name] for p in by_value[ref["value"]] if name in p["metrics"]]
+            for row in rows:
+                if row is ref:
+                    row[f"{name}_verdict"] = "reference"
+                    continue
+                d = difference([p["metrics"][name] for p in by_value[row["value"]] if name in p["metrics"]],
+                               ref_values)
+                row[f"{name}_vs_loosest"] = None if d is None else d.diff
+                row[f"{name}_vs_loosest_half_width"] = None if d is None else d.half_width
+                row[f"{name}_verdict"] = "not measured" if d is None else _verdict(d, name)
     return rows
 
 
-def _verdict(d) -> str:
-    """In words, which way and whether beyond the seeds' spread (lower bits/byte is better)."""
-    from curate.comparison import BEYOND
+def _verdict(d, metric: str = "bpb") -> str:
+    """In words, which way and whether beyond the seeds' spread: better/worse for a metric with
+    a better side (comparison.BY_KEY; bits/byte: lower), lower/higher for one without."""
+    from curate.comparison import BEYOND, BY_KEY
 
-    way = "better" if d.diff < 0 else "worse" if d.diff > 0 else "equal"
+    known = BY_KEY.get(metric)
+    lower_better = True if metric == "bpb" else (known.lower_is_better if known is not None else None)
+    if d.diff == 0:
+        way = "equal"
+    elif lower_better is None:
+        way = "lower" if d.diff < 0 else "higher"
+    else:
+        way = "better" if (d.diff < 0) == lower_better else "worse"
     if d.noise == BEYOND:
         return f"{way}, beyond noise"
     return f"{way}, {d.noise}" if way != "equal" else d.noise
@@ -357,9 +368,15 @@ def curve_tables(rows: list[dict], signal: str, bound: str) -> list[tuple[list[s
               "bits/byte (mean ± sd)", "vs loosest (95%)", "note"], main)
     first[0][0] = value_head
     names = [k[: -len("_mean")] for k in curve_keys(rows) if k.endswith("_mean")]
-    by_metric = [[name, *(_pm(r.get(f"{name}_mean"), r.get(f"{name}_sd")) for r in rows)] for name in names]
-    second = (["metric (mean ± sd)", *(f"{value_head} {value_text(r['value'])}" for r in rows)], by_metric)
+    by_metric = [[name, *(_pm(r.get(f"{name}_mean"), r.get(f"{name}_sd")) + _verdict_suffix(r.get(f"{name}_verdict"))
+                          for r in rows)] for name in names]
+    second = (["metric (mean ± sd; against the loosest value)", *(f"{value_head} {value_text(r['value'])}" for r in rows)], by_metric)
     return [first, second]
+
+
+def _verdict_suffix(verdict: str | None) -> str:
+    """' (worse, beyond noise)' for a table cell; nothing for the reference or no verdict."""
+    return "" if verdict in (None, "reference") else f" ({verdict})"
 
 
 def constrained_note(rows: list[dict]) -> str | None:

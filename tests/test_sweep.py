@@ -235,3 +235,24 @@ def test_an_old_store_without_sweep_tables_reads_and_upgrades(tmp_path):
     with store.open_store(db) as con:
         assert store.get_meta(con, "schema_version") == str(store.SCHEMA_VERSION)
         assert store.table_exists(con, "sweeps") and store.table_exists(con, "sweep_runs")
+
+
+def test_every_metric_gets_a_verdict_against_the_loosest_value():
+    """Which way and whether beyond the seeds' spread, for each metric, in words."""
+    def point(value, seed, bpb, junk, heldout):
+        return {"value": value, "slice_id": f"s{value}", "n_kept": 100 - value, "n_documents": 100,
+                "kept_bytes": 4000, "tokens": 1000, "epochs": None, "seed": seed,
+                "metrics": {"bpb": bpb, "junk_rate": junk, "heldout_bpb_spam": heldout}}
+
+    points = [point(10, 0, 3.00, 0.50, 2.0), point(10, 1, 3.01, 0.52, 2.1), point(10, 2, 3.02, 0.51, 2.05),
+              point(50, 0, 3.30, 0.20, 2.6), point(50, 1, 3.31, 0.21, 2.7), point(50, 2, 3.32, 0.22, 2.65),
+              point(60, 0, 3.00, 0.50, 2.0), point(60, 1, 3.30, 0.10, 2.9)]
+    rows = {r["value"]: r for r in sweeps.curve(points, 1000)}
+    assert rows[10]["bpb_verdict"] == rows[10]["junk_rate_verdict"] == "reference"
+    assert rows[50]["bpb_verdict"] == "worse, beyond noise"
+    assert rows[50]["junk_rate_verdict"] == "better, beyond noise"  # a lower junk rate is better
+    assert rows[50]["heldout_bpb_spam_verdict"] == "higher, beyond noise"  # no better side
+    assert rows[60]["bpb_verdict"].endswith("within noise")
+    _, by_metric = sweeps.curve_tables(list(rows.values()), "word_count", "min")[1]
+    cells = {row[0]: row[1:] for row in by_metric}
+    assert cells["junk_rate"][1].endswith("(better, beyond noise)") and "(" not in cells["junk_rate"][0]

@@ -52,9 +52,11 @@ def render(s: Store, p: qp.Params) -> None:
                                             spans, metric=metric, value_title=value_title), width="stretch")
         st.caption("Line: the mean over seeds; bars: ± one standard deviation; grey dots: each seed's model.")
     st.altair_chart(charts.kept_chart(curve, spans, value_title=value_title), width="stretch")
-    verdicts = [f"{sweep['signal']} {sweep['bound']} {sweeps.value_text(r['value'])}: bits/byte "
-                f"{r['bpb_vs_loosest']:+.4f} against the loosest value, {r['bpb_verdict']}"
-                for r in curve if r.get("bpb_vs_loosest") is not None]
+    shown = list(dict.fromkeys(m for m in ("bpb", metric) if m))
+    verdicts = [f"{sweep['signal']} {sweep['bound']} {sweeps.value_text(r['value'])}: "
+                f"{'bits/byte' if m == 'bpb' else m} {r[f'{m}_vs_loosest']:+.4f} against the loosest value, "
+                f"{r[f'{m}_verdict']}"
+                for m in shown for r in curve if r.get(f"{m}_vs_loosest") is not None]
     for line in verdicts:
         st.markdown(f"- {md_literal(line)}")
     table = pd.DataFrame(curve)
