@@ -370,7 +370,8 @@ def curve_tables(rows: list[dict], signal: str, bound: str) -> list[tuple[list[s
     names = [k[: -len("_mean")] for k in curve_keys(rows) if k.endswith("_mean")]
     by_metric = [[name, *(_pm(r.get(f"{name}_mean"), r.get(f"{name}_sd")) + _verdict_suffix(r.get(f"{name}_verdict"))
                           for r in rows)] for name in names]
-    second = (["metric (mean ± sd; against the loosest value)", *(f"{value_head} {value_text(r['value'])}" for r in rows)], by_metric)
+    second = (["metric (mean ± sd; against the loosest value)",
+               *(f"{value_head} {value_text(r['value'])}" for r in rows)], by_metric)
     return [first, second]
 
 
