@@ -934,14 +934,22 @@ def ingest_file(
     the whole file in memory), and the file's `sources` row is written last: it is the
     commit point. A file that fails has its rows deleted; rows left by a killed run have
     no `sources` row and are removed by `remove_orphans` before the next ingest. `sha`: the
-    file's sha256 where it is already known (an object's, taken as it was downloaded).
+    file's sha256 where it is already known (an object's, taken as it was downloaded). An
+    object whose listing says what it said when its content was stored is skipped without
+    being downloaded (see `_unchanged_object`).
     """
     if isinstance(path, remote.RemoteFile):  # read from a local copy, recorded under its URL
+        stored = _unchanged_object(con, path)
+        if stored is not None:  # its listing says what it said when its content was stored
+            return FileResult(path.url, "skipped", source_id=stored[:16])
         try:
             with remote.spooled(path) as (local, object_sha):
-                return ingest_file(con, local, opts, run_id, sha=object_sha)
+                result = ingest_file(con, local, opts, run_id, sha=object_sha)
         except remote.RemoteReadError as exc:
             return FileResult(path.url, "failed", error=str(exc))
+        if result.status != "failed":
+            _record_listing(con, path, object_sha, run_id)
+        return result
     uri = display_path(path)
     fmt = detect_format(path)
     if path.is_dir():  # a folder under an input that could not be listed (see _walk_inputs)
@@ -994,6 +1002,28 @@ def ingest_file(
         _drop_source_rows(con, source_id)
         raise
     return result
+
+
+def _unchanged_object(con: duckdb.DuckDBPyConnection, obj: remote.RemoteFile) -> str | None:
+    """The sha256 of an object's stored content when its listing now says what it said when
+    that content was read (size and ETag, version or modified time), else None: download it.
+    None too when the listing has no such field, or in a store older than remote_objects."""
+    if obj.listing is None or not store.table_exists(con, "remote_objects"):
+        return None
+    row = con.execute(
+        "SELECT o.sha256 FROM remote_objects o SEMI JOIN sources s ON s.sha256 = o.sha256 "
+        "WHERE o.uri = ? AND o.listing = ?", [obj.url, obj.listing]).fetchone()
+    return row[0] if row else None
+
+
+def _record_listing(con: duckdb.DuckDBPyConnection, obj: remote.RemoteFile, sha: str, run_id: int) -> None:
+    """Remember what the listing said of an object whose content (`sha`) is now stored."""
+    if obj.listing is None or not store.table_exists(con, "remote_objects"):
+        return
+    with store.transaction(con):
+        con.execute("DELETE FROM remote_objects WHERE uri = ?", [obj.url])
+        store.insert(con, "remote_objects", {"uri": obj.url, "listing": obj.listing, "sha256": sha,
+                                             "seen_at": now(), "run_id": run_id})
 
 
 def _change_while_read(path: Path, before: os.stat_result, sha: str, digest) -> str | None:

@@ -6,7 +6,10 @@ matches nothing "no file yet", a missing object or bucket a usage error naming t
 object is then streamed, one at a time and in bounded chunks, into a local spool file that the
 ordinary readers read; its sha256 is taken from the bytes as they arrive, and the source is
 recorded under its URL, so idempotence (the same content is not ingested twice), quarantine
-and every message name the object, not the spool. An object that delivers fewer (or more)
+and every message name the object, not the spool. What the listing said of the object (its
+size and ETag, version or modified time: `listing_of`) is recorded beside that hash; a rerun
+whose listing says the same skips the object without downloading it, and an object whose
+listing gives none of these is downloaded and hashed each time. An object that delivers fewer (or more)
 bytes than its listing announced, or whose read breaks off, fails as a file does locally.
 
 `file://` URLs are local paths and are handled as such (no copy, the same change detection).
@@ -27,6 +30,7 @@ import contextlib
 import fnmatch
 import glob
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -110,14 +114,33 @@ def filesystem(url: str):
     return fs, path
 
 
+# The fields of a listing that change when an object is written again, by the names the
+# filesystems give them: S3's ETag and VersionId, GCS's generation, Azure's etag, the Hub's
+# blob id, and a modified time. Size alone says too little (a rewrite may keep it).
+_CHANGE_FIELDS = ("ETag", "etag", "VersionId", "version_id", "generation", "blob_id",
+                  "LastModified", "last_modified", "mtime", "updated")
+
+
+def listing_of(info: dict) -> str | None:
+    """What an object's listing says that changes when the object is written again, as text
+    to compare with the next listing; None when the listing has no such field (a size alone
+    does not tell a rewrite), so that the object is downloaded and hashed each time."""
+    seen = {k: str(info[k]) for k in _CHANGE_FIELDS if info.get(k) not in (None, "")}
+    if not seen or info.get("size") is None:
+        return None
+    return json.dumps({"size": info["size"], **seen}, sort_keys=True)
+
+
 @dataclass(frozen=True)
 class RemoteFile:
-    """One object named by the inputs: its URL, the size its listing announced."""
+    """One object named by the inputs: its URL, the size its listing announced, and what
+    else the listing said that changes with its content (`listing_of`)."""
 
     url: str
     size: int | None
     fs_path: str = field(compare=False)
     fs: object = field(compare=False, repr=False)
+    listing: str | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -136,7 +159,7 @@ def expand(pattern: str, accept: Callable[[str], bool], supported: str) -> tuple
     fs.invalidate_cache()  # a listing cached by an earlier call in this process may be stale
 
     def obj(p: str, info: dict) -> RemoteFile:
-        return RemoteFile(fs.unstrip_protocol(p), info.get("size"), p, fs)
+        return RemoteFile(fs.unstrip_protocol(p), info.get("size"), p, fs, listing_of(info))
 
     def walk(folder: str) -> list[RemoteFile]:
         found = fs.find(folder, detail=True)

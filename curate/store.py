@@ -25,7 +25,11 @@ from curate.errors import SchemaError, StoreLockedError, UsageError
 # 3: decontam_benchmarks, decontam_items, decontam_scanned and decontam_hits (benchmark
 # decontamination, curate/decontam.py). An older store gains them the same way; read-only it
 # is read as it is, and the decontamination reads find none (they ask table_exists first).
-SCHEMA_VERSION = 3
+# 4: remote_objects (what each object's listing said when its URL was last read, so that a
+# rerun skips an unchanged object without downloading it: curate/ingest.py). An older store
+# gains it the same way; read-only it is read as it is, and every object is downloaded and
+# hashed as before (ingest asks table_exists first).
+SCHEMA_VERSION = 4
 DEFAULT_DB = Path("curate.duckdb")
 # The store keeps bytes, not tokens (no tokenizer runs before training): tokens are estimated as
 # bytes / 4, the usual rule of thumb for BPE tokenizers on English text, everywhere they are shown.
@@ -58,6 +62,7 @@ TABLES = (
     "decontam_items",
     "decontam_scanned",
     "decontam_hits",
+    "remote_objects",
 )
 
 _DDL = (
@@ -252,6 +257,13 @@ _DDL = (
         doc_id VARCHAR NOT NULL,
         item_no BIGINT NOT NULL,
         n_ngrams INTEGER NOT NULL,       -- the item's n-grams found in the document
+        run_id BIGINT
+    )""",
+    """CREATE TABLE IF NOT EXISTS remote_objects (
+        uri VARCHAR NOT NULL,            -- an object's URL; one row per URL, the last read
+        listing VARCHAR NOT NULL,        -- what its listing said then: size and ETag, version, modified time
+        sha256 VARCHAR NOT NULL,         -- the content it held then (a source in `sources`)
+        seen_at TIMESTAMP NOT NULL,
         run_id BIGINT
     )""",
 )

@@ -522,3 +522,107 @@ def test_a_single_input_file_read_short_fails_naming_its_url(misbehaving, proto,
         assert local.read_bytes() == b'{"text": "a good document"}\n' * 5
     with remote.local_file("some/local.txt", "--val-text") as local:  # a path is yielded as given
         assert local == Path("some/local.txt")
+
+
+# --- reruns: an unchanged object is not downloaded again ----------------------------------------
+
+
+def _count_spools(monkeypatch) -> list[str]:
+    """The URLs spooled (downloaded) from here on."""
+    seen: list[str] = []
+    real = remote.spooled
+
+    def counting(obj, *args, **kwargs):
+        seen.append(obj.url)
+        return real(obj, *args, **kwargs)
+
+    monkeypatch.setattr(remote, "spooled", counting)
+    return seen
+
+
+def test_a_rerun_downloads_no_unchanged_object_and_reports_it_skipped(bucket, tmp_path, monkeypatch, capsys):
+    name, _ = bucket
+    db = tmp_path / "s3.duckdb"
+    url = f"s3://{name}/dir/"
+    seen = _count_spools(monkeypatch)
+    _, first = pipeline.ingest(db, [url], IngestOptions(id_field="id"))
+    assert not first.failed and len(seen) == len(first.files) == 6
+    listed = dict(_rows(db, "SELECT uri, listing FROM remote_objects"))
+    assert sorted(listed) == sorted(f.path for f in first.files)
+    assert all('"ETag"' in v and '"size"' in v for v in listed.values())
+    seen.clear()
+    before = _rows(db, "SELECT * FROM documents ORDER BY doc_id")
+    assert cli.main(["ingest", "--db", str(db), "--id-field", "id", url]) == 0
+    assert seen == []  # not one object downloaded
+    assert "files skipped (already stored) 6, failed 0" in capsys.readouterr().out
+    _, again = pipeline.ingest(db, [url], IngestOptions(id_field="id"))
+    assert seen == [] and [f.status for f in again.files] == ["skipped"] * 6
+    assert {f.source_id for f in again.files} == {f.source_id for f in first.files}
+    assert _rows(db, "SELECT * FROM documents ORDER BY doc_id") == before
+
+
+def test_an_object_rewritten_with_the_same_size_is_ingested_again(s3, bucket, tmp_path, monkeypatch):
+    name, _ = bucket
+    db = tmp_path / "s3.duckdb"
+    key = f"{name}/same/x.jsonl"
+    s3.pipe(key, b'{"text": "first version of it"}\n')
+    s3.pipe(f"{name}/same/y.jsonl", b'{"text": "a neighbour that stays"}\n')
+    seen = _count_spools(monkeypatch)
+    _, first = pipeline.ingest(db, [f"s3://{name}/same/"])
+    assert [f.status for f in first.files] == ["ingested", "ingested"]
+    s3.pipe(key, b'{"text": "other version of it"}\n')  # the same size, another ETag
+    s3.invalidate_cache()
+    assert s3.info(key)["size"] == len(b'{"text": "first version of it"}\n')
+    seen.clear()
+    _, again = pipeline.ingest(db, [f"s3://{name}/same/"])
+    assert seen == [f"s3://{key}"]  # the rewritten one only
+    assert {f.path: f.status for f in again.files} == {f"s3://{key}": "ingested",
+                                                       f"s3://{name}/same/y.jsonl": "skipped"}
+    assert sorted(t for (t,) in _rows(db, "SELECT text FROM documents")) == [
+        "a neighbour that stays", "first version of it", "other version of it"]
+    assert len(_rows(db, "SELECT * FROM remote_objects")) == 2  # one row per URL, the last read
+    seen.clear()
+    pipeline.ingest(db, [f"s3://{name}/same/"])
+    assert seen == []
+    # back to the first content: downloaded (the ETag changed), then skipped as already stored
+    s3.pipe(key, b'{"text": "first version of it"}\n')
+    s3.invalidate_cache()
+    _, back = pipeline.ingest(db, [f"s3://{name}/same/"])
+    assert seen == [f"s3://{key}"] and [f.status for f in back.files] == ["skipped", "skipped"]
+
+
+def test_an_object_whose_listing_has_no_etag_nor_time_is_downloaded_each_time(misbehaving, tmp_path, monkeypatch):
+    assert remote.listing_of({"size": 5, "type": "file", "created": 1.0}) is None
+    assert remote.listing_of({"ETag": '"ab"', "type": "file"}) is None  # no size
+    db = tmp_path / "m.duckdb"
+    seen = _count_spools(monkeypatch)
+    pipeline.ingest(db, ["truncating://in/good.jsonl"])
+    _, again = pipeline.ingest(db, ["truncating://in/good.jsonl"])
+    assert len(seen) == 2 and [f.status for f in again.files] == ["skipped"]  # hashed, then skipped
+    assert _rows(db, "SELECT count(*) FROM remote_objects") == [(0,)]
+
+
+def test_a_version_3_store_reads_as_it_was_and_gains_remote_objects(bucket, tmp_path, monkeypatch):
+    import duckdb
+
+    name, _ = bucket
+    db = tmp_path / "s3.duckdb"
+    url = f"s3://{name}/dir/*.jsonl"
+    pipeline.ingest(db, [url])
+    con = duckdb.connect(str(db))
+    con.execute("DROP TABLE remote_objects")
+    con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    con.close()
+    with store.open_store(db, read_only=True) as con:  # read as it is
+        assert store.get_meta(con, "schema_version") == "3"
+        assert not store.table_exists(con, "remote_objects")
+        assert store.count_rows(con, "sources") == 1
+    seen = _count_spools(monkeypatch)
+    _, rep = pipeline.ingest(db, [url])  # a read-write open upgrades it; the object is hashed once more
+    assert len(seen) == 1 and [f.status for f in rep.files] == ["skipped"]
+    with store.open_store(db, read_only=True) as con:
+        assert store.get_meta(con, "schema_version") == str(store.SCHEMA_VERSION) == "4"
+        assert store.count_rows(con, "remote_objects") == 1
+    seen.clear()
+    pipeline.ingest(db, [url])
+    assert seen == []
