@@ -222,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "genres (precise, default), or all of them")
     q.add_argument("--folds", type=int_in(2, 20), default=3, help="out-of-fold scoring folds (default 3)")
     q.add_argument("--seed", type=int, default=0, help="seed of the folds and of fastText (default 0)")
+    q.add_argument("--workers", type=int_in(1, 1024), default=None,
+                   help="models trained side by side (default: all cores; same scores for any number)")
     q.set_defaults(func=cmd_quality_train)
     q = _command(qsub, "eval", help="the held-out (out-of-fold) figures of the stored model")
     _add_common(q)
@@ -659,7 +661,7 @@ def cmd_quality_train(args) -> int:
                                    folds=args.folds, seed=args.seed)
     with pipeline.recorded_run(args.db, "quality train", vars_of(args)) as ctx:
         rep = quality.train_quality(ctx.con, args.db, design, reference=args.reference,
-                                    on_log=lambda m: log(m, quiet=args.quiet))
+                                    on_log=lambda m: log(m, quiet=args.quiet), workers=args.workers)
         store.finish_run(ctx.con, ctx.run_id, status="ok", exit_code=0,
                          counts_json=json.dumps({"positive": rep.n_positive, "negative": rep.n_negative,
                                                  "reference": rep.n_reference, "rescored": rep.rescored}))

@@ -33,6 +33,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -203,10 +204,13 @@ def train_quality(
     reference: Path | str | None = None,
     params: QualityParams | None = None,
     on_log: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> QualityReport:
     """Train the classifier the design says, save it beside the store and rescore `quality`.
 
-    Every stored score comes from a model that did not train on that document.
+    Every stored score comes from a model that did not train on that document. The fold
+    models and the final one train side by side on up to `workers` threads (default: all
+    cores); the models, and so the stored scores, are the same for any number of workers.
     """
     t0 = time.perf_counter()
     say = on_log or (lambda m: None)
@@ -252,15 +256,30 @@ def train_quality(
     # everything is trained under a temporary folder and the finished model (calibration and
     # figures in its .json) renamed into place last: a killed run leaves no half-made model
     with tempfile.TemporaryDirectory(dir=store.artifacts_dir(db)) as tmp:
+        oof = np.zeros(len(texts))
+
+        def fold_scores(k: int) -> None:  # each fold writes only its own held-out rows
+            held = np.flatnonzero(fold == k)
+            model_k = fit(np.flatnonzero(fold != k), Path(tmp) / f"fold{k}.bin")
+            oof[held] = model_k.predict_raw([texts[i] for i in held])
+
+        def final() -> QualityModel:
+            return fit(np.arange(len(texts)), Path(tmp) / path.name, extra_meta=meta)
+
+        # The fold models and the final one are independent, each trained with thread=1 and
+        # the design's seed, so running them side by side gives the very models the serial
+        # order gives. fastText's training releases the GIL: threads suffice (bench_quality_stage.py).
+        tasks: list[Callable] = [final]
         if design.out_of_fold:
             fold = _fold(doc_ids, design.folds, design.seed)
-            oof = np.zeros(len(texts))
-            for k in range(design.folds):
-                held = np.flatnonzero(fold == k)
-                if len(held):
-                    model_k = fit(np.flatnonzero(fold != k), Path(tmp) / f"fold{k}.bin")
-                    oof[held] = model_k.predict_raw([texts[i] for i in held])
-        model = fit(np.arange(len(texts)), Path(tmp) / path.name, extra_meta=meta)
+            tasks += [lambda k=k: fold_scores(k) for k in range(design.folds) if (fold == k).any()]
+        n_workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
+        if n_workers == 1:
+            results = [task() for task in tasks]
+        else:
+            with ThreadPoolExecutor(n_workers, thread_name_prefix="quality-train") as pool:
+                results = [f.result() for f in [pool.submit(task) for task in tasks]]
+        model = results[0]
         if not design.out_of_fold:  # in-sample: the documents are scored by the model that saw them
             oof = model.predict_raw(texts)
         # the positive class's scores define the calibration; with reference labels every corpus
@@ -312,8 +331,11 @@ def rescore_quality(con: duckdb.DuckDBPyConnection, model: QualityModel, *, out_
                 rows = reader.fetchmany(batch_size)
                 if not rows:
                     break
-                probs = model.predict_proba([r[2] for r in rows], [r[3] for r in rows])
-                probs = np.array([oof.get(r[1], p) for r, p in zip(rows, probs)], dtype=np.float64)
+                # a text the model trained on keeps its out-of-fold score: predict only the others
+                probs = np.array([oof.get(r[1], np.nan) for r in rows], dtype=np.float64)
+                todo = np.flatnonzero(np.isnan(probs))
+                if len(todo):
+                    probs[todo] = model.predict_proba([rows[i][2] for i in todo], [rows[i][3] for i in todo])
                 tbl = pa.table({"doc_id": [r[0] for r in rows], "q": probs})
                 store.register(con, "_q_batch", tbl)
                 con.execute("UPDATE signals SET quality = b.q FROM _q_batch b WHERE signals.doc_id = b.doc_id")

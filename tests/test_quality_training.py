@@ -146,3 +146,19 @@ def test_a_language_with_its_own_points_is_ranked_among_its_own_clean_documents(
     assert out[0] == pytest.approx(0.5, abs=0.01)  # the middle of German clean documents
     assert out[1] == 0.0 and out[2] == 0.0  # below every clean document of the common ranking
     assert np.array_equal(model.calibrate(raw), np.zeros(3))  # no languages: the common ranking
+
+
+def test_parallel_training_gives_the_serial_scores(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    serial, parallel = _store(tmp_path / "a"), _store(tmp_path / "b")
+    reports = []
+    for db, workers in ((serial, 1), (parallel, 2)):
+        with store.open_store(db) as con:
+            reports.append(quality.train_quality(con, db, quality.QualityDesign(), workers=workers))
+    a, b = _quality(serial), _quality(parallel)
+    assert a == b and len(a) == 73 and all(v is not None for v in a.values())
+    assert reports[0].heldout == reports[1].heldout
+    probe = ["the river ran past the old mill", "cheap best buy discount offer"]
+    models = [load_quality_model(r.model_path) for r in reports]
+    assert np.array_equal(models[0].predict_raw(probe), models[1].predict_raw(probe))
