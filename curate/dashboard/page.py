@@ -1,4 +1,5 @@
-"""The curate dashboard: corpus audit, settings explorer, slice comparison, validation, runs.
+"""The curate dashboard: corpus audit, document browser, settings explorer, slice comparison,
+threshold sweeps, validation, runs.
 
     curate app [--db PATH]          (or: streamlit run app.py -- --db PATH)
 
