@@ -25,6 +25,7 @@ from curate.comparison import (  # noqa: E402
     copy_bin_label,
     difference,
     exposure_key,
+    extracted_key,
     heldout_key,
 )
 from curate.console import format_table  # noqa: E402
@@ -42,6 +43,12 @@ def _cell(vals: list[float]) -> str:
     if not vals:
         return "-"
     return f"{statistics.fmean(vals):.3f}" + (f" ± {statistics.stdev(vals):.3f}" if len(vals) > 1 else "")
+
+
+def _share(vals: list[float]) -> str:
+    if not vals:
+        return "-"
+    return f"{statistics.fmean(vals):.1%}" + (f" ± {statistics.stdev(vals):.1%}" if len(vals) > 1 else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
           "deduplicated\n(bits/byte, 95% interval over seeds; the same documents and held-out reference "
           "on both sides):")
     print(format_table(["pair", "copies", "excess exposure", "noise"], out))
+    ext = [b for b in COPY_BINS if any(r.get(extracted_key(b)) is not None for r in rows)]
+    print("\nextracted: share of the next 32 tokens the greedy continuation of a training document's first 32 "
+          "reproduces before its first miss\n(mean ± sd over seeds; 100% is a verbatim continuation):")
+    print(format_table(["slice", *(copy_bin_label(b) for b in ext)],
+                       [[s, *(_share([r[extracted_key(b)] for r in rows if r["slice"] == s
+                                      and r.get(extracted_key(b)) is not None]) for b in ext)] for s in slices]))
     return 0
 
 

@@ -81,7 +81,7 @@ def is_held_out(text_hash: str) -> bool:
 
 
 # Copy counts of training documents, in powers of two (train/pipeline.py, copy_bin).
-COPY_BINS = ("k1", "k2", "k3_4", "k5_8", "k9_16", "k17_32", "k33_plus")
+COPY_BINS = ("k1", "k2", "k3_4", "k5_8", "k9_16", "k17_32", "k33_64", "k65_128", "k129_256", "k257_plus")
 
 
 def heldout_key(family: str) -> str:
@@ -92,8 +92,16 @@ def exposure_key(copy_bin: str) -> str:
     return f"exposure_{copy_bin}"
 
 
+def extracted_key(copy_bin: str) -> str:
+    return f"extracted_{copy_bin}"
+
+
+def verbatim_key(copy_bin: str) -> str:
+    return f"verbatim_{copy_bin}"
+
+
 def copy_bin_label(copy_bin: str) -> str:
-    """k2 -> "k=2", k5_8 -> "k=5–8", k33_plus -> "k≥33"."""
+    """k2 -> "k=2", k5_8 -> "k=5–8", k257_plus -> "k≥257"."""
     body = copy_bin[1:]
     if body.endswith("_plus"):
         return f"k≥{body[:-5]}"
@@ -113,11 +121,14 @@ METRICS = (
              share=False, generation=False, bits=True) for f in HELDOUT_FAMILIES),
     *(Metric(exposure_key(b), f"exposure {copy_bin_label(b)}", lower_is_better=True, share=False,
              generation=False, kind="exposure", bits=True) for b in COPY_BINS),
+    # extracted_<bin> and verbatim_<bin> (train/pipeline.py) are recorded but not judged: below
+    # verbatim memorization they count single tokens, and one token's difference between seeds
+    # that agree would read "beyond noise"
 )
 BY_KEY = {m.key: m for m in METRICS}
 # the main table's metrics; the rest are in the details
 MAIN_METRICS = ("bpb", heldout_key("clean"), "junk_rate", "repetition_4gram", "memorization",
-                exposure_key("k2"), exposure_key("k5_8"), exposure_key("k17_32"))
+                exposure_key("k2"), exposure_key("k5_8"), exposure_key("k17_32"), exposure_key("k129_256"))
 
 # --- when the models are too small to judge ------------------------------------------------------
 

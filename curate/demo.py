@@ -4,7 +4,7 @@ ingest -> score -> quality classifier -> dedup -> every shipped recipe's slice -
 -> measured against the ground-truth labels -> one small model per slice at equal tokens.
 
 The dedup probe: beside the sample corpus the demo ingests copies of a few of its clean English
-documents, so that the corpus holds each of them 2, 8 or 32 times (PROBE_COPIES), the design of
+documents, so that the corpus holds each of them 2, 8, 32 or 256 times (PROBE_TIERS), the design of
 Lee et al. 2022 and Carlini et al. 2022 (memorization grows with the copies a model saw).
 `raw` trains on every copy, `dedup` (the same slice deduplicated) and `strict` on one; each
 model's exposure per copy count says how much more predictable it finds them than held-out text.
@@ -27,8 +27,10 @@ from curate.validate import validate_in_store
 DEMO_MARK = "created_by"
 DEDUP_THRESHOLDS = (0.7, 0.8, 0.9)
 TRAIN_SLICES = ("raw", "dedup", "strict")
-PROBE_COPIES = (2, 8, 32)
-PROBE_DOCS_PER_COUNT = 8
+# (copies the corpus holds, documents, their length in words). The top tier's documents are
+# short so that its copies stay a modest share of `raw` (15% of its tokens) while the demo's
+# budget shows each of them to the `raw` model about a dozen times.
+PROBE_TIERS = ((2, 8, (150, 600)), (8, 8, (150, 600)), (32, 8, (150, 600)), (256, 4, (150, 250)))
 PROBE_FILE = "dedup-probe.jsonl"
 
 
@@ -67,35 +69,42 @@ def _by_input(report, corpus: Path) -> list[list]:
 
 
 def write_probe(db: Path, labels_path: Path, out: Path) -> dict[int, int]:
-    """Write `out`: copies of clean English documents of the ingested sample, so that the corpus
-    holds each of PROBE_DOCS_PER_COUNT documents k times for each k in PROBE_COPIES. The documents
-    are the sample's own, chosen by label (clean, English, 150-600 words), unique in the corpus and
-    not held out of training, in a fixed order (md5 of the external id). Returns {k: documents}."""
+    """Write `out`: copies of clean English documents of the ingested sample, so that for each
+    tier of PROBE_TIERS the corpus holds that many of its documents that many times. The documents
+    are the sample's own, chosen by label (clean, English, the tier's length in words), unique in
+    the corpus and not held out of training, in a fixed order (md5 of the external id), each in
+    one tier. Returns {copies: documents}."""
     from curate import evaluation
     from curate.comparison import is_held_out
 
+    lo = min(t[2][0] for t in PROBE_TIERS)
+    hi = max(t[2][1] for t in PROBE_TIERS)
     with store.open_store(db, read_only=True) as con:
         store.register(con, "_labels", evaluation.load_labels(labels_path))
         rows = con.execute(
             r"""WITH once AS (SELECT text_hash FROM documents GROUP BY text_hash HAVING count(*) = 1)
-               SELECT d.external_id, d.text, d.text_hash FROM documents d JOIN once USING (text_hash)
+               SELECT d.external_id, d.text, d.text_hash, len(string_split_regex(trim(d.text), '\s+')) AS words
+               FROM documents d JOIN once USING (text_hash)
                JOIN _labels l ON l.id = d.external_id
-               WHERE l.junk_type = 'clean' AND l.lang = 'en' AND l.dup_of IS NULL
-                 AND len(string_split_regex(trim(d.text), '\s+')) BETWEEN 150 AND 600
-               ORDER BY md5(d.external_id)""").fetchall()
-    chosen = [(eid, text) for eid, text, h in rows if not is_held_out(h)]
-    need = PROBE_DOCS_PER_COUNT * len(PROBE_COPIES)
-    if len(chosen) < need:
-        raise UsageError(f"the sample corpus has {len(chosen)} clean English documents for the dedup probe; "
-                         f"it needs {need}")
-    made: dict[int, int] = {}
+               WHERE l.junk_type = 'clean' AND l.lang = 'en' AND l.dup_of IS NULL AND words BETWEEN ? AND ?
+               ORDER BY md5(d.external_id)""", [lo, hi]).fetchall()
+    free = [(eid, text, words) for eid, text, h, words in rows if not is_held_out(h)]
+    # the narrowest length range first, so that the wide tiers do not take its documents
+    tiers: dict[int, list[tuple[str, str]]] = {}
+    for k, n, (wlo, whi) in sorted(PROBE_TIERS, key=lambda t: t[2][1] - t[2][0]):
+        fits = [r for r in free if wlo <= r[2] <= whi][:n]
+        if len(fits) < n:
+            raise UsageError(f"the sample corpus has {len(fits)} clean English documents of {wlo}-{whi} words "
+                             f"left for the dedup probe's {k}-copy tier; it needs {n}")
+        tiers[k] = [(eid, text) for eid, text, _ in fits]
+        taken = {eid for eid, _ in tiers[k]}
+        free = [r for r in free if r[0] not in taken]
     with open(out, "w", encoding="utf-8", newline="\n") as fh:
-        for n, (eid, text) in enumerate(chosen[:need]):
-            k = PROBE_COPIES[n % len(PROBE_COPIES)]
-            made[k] = made.get(k, 0) + 1
-            for c in range(1, k):  # the corpus holds the original: k - 1 copies make k
-                fh.write(json.dumps({"id": f"probe-k{k}-{eid}-{c:02d}", "text": text}, ensure_ascii=False) + "\n")
-    return made
+        for k in sorted(tiers):
+            for eid, text in tiers[k]:
+                for c in range(1, k):  # the corpus holds the original: k - 1 copies make k
+                    fh.write(json.dumps({"id": f"probe-k{k}-{eid}-{c:03d}", "text": text}, ensure_ascii=False) + "\n")
+    return {k: len(docs) for k, docs in tiers.items()}
 
 
 def _allowed(recipe) -> list[str] | None:

@@ -14,6 +14,7 @@ from train.evaluate import (
     bits_per_byte,
     generate_samples,
     generation_metrics,
+    matched_tokens,
     memorization_rate,
     split_document,
 )
@@ -303,6 +304,11 @@ def test_memorization_is_full_for_an_overfit_model_and_nil_for_an_untrained_one(
     assert memorization_rate(overfit, tok, [pair, other], n_tokens=32) == 0.5
     with pytest.raises(ValueError, match="nothing to measure"):
         memorization_rate(untrained, tok, [("a", "b")], n_tokens=32)
+    # tokens reproduced before the first miss: all 32 of the secret, few of the other text, and
+    # a pair too short to judge is left out
+    full, part = matched_tokens(overfit, tok, [pair, other, ("a", "b")], n_tokens=32)
+    assert full == 32 and 0 <= part < 32
+    assert matched_tokens(untrained, tok, [pair], n_tokens=32)[0] < 32
 
 
 # --- GPU ---------------------------------------------------------------------------------

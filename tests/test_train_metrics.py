@@ -14,7 +14,7 @@ import torch
 
 from curate import comparison as verdicts
 from curate import pipeline, recipes, store
-from curate.comparison import Run, exposure_key, heldout_key, is_held_out
+from curate.comparison import Run, exposure_key, extracted_key, heldout_key, is_held_out, verbatim_key
 from curate.engines import LocalEngine
 from curate.recipes import parse_recipe
 from curate.textnorm import text_hash
@@ -68,10 +68,11 @@ def _split_texts(make, want_held: int, want_train: int) -> tuple[list[str], list
 
 
 def test_copy_counts_fall_in_powers_of_two():
-    assert [copy_bin(k) for k in (1, 2, 3, 4, 5, 8, 9, 16, 17, 32, 33, 500)] == [
-        "k1", "k2", "k3_4", "k3_4", "k5_8", "k5_8", "k9_16", "k9_16", "k17_32", "k17_32", "k33_plus", "k33_plus"]
-    assert set(verdicts.COPY_BINS) == {copy_bin(k) for k in range(1, 100)}
-    assert verdicts.copy_bin_label("k5_8") == "k=5–8" and verdicts.copy_bin_label("k33_plus") == "k≥33"
+    assert [copy_bin(k) for k in (1, 2, 3, 4, 5, 8, 9, 16, 17, 32, 33, 200, 256, 257, 500)] == [
+        "k1", "k2", "k3_4", "k3_4", "k5_8", "k5_8", "k9_16", "k9_16", "k17_32", "k17_32", "k33_64",
+        "k129_256", "k129_256", "k257_plus", "k257_plus"]
+    assert set(verdicts.COPY_BINS) == {copy_bin(k) for k in range(1, 600)}
+    assert verdicts.copy_bin_label("k5_8") == "k=5–8" and verdicts.copy_bin_label("k257_plus") == "k≥257"
     with pytest.raises(ValueError):
         copy_bin(0)
 
@@ -262,6 +263,8 @@ def test_models_record_held_out_bits_and_exposure_that_dedup_lowers(corpus, tmp_
     for r in stored:  # recorded with the run, as every other metric, for any reader of the store
         assert r[heldout_key("clean")] > 0 and r[heldout_key("repetition")] > 0
         assert r[exposure_key("k5_8")] is not None and r["exposure_docs"]["k5_8"] == 1
+        # the share of its continuation's 32 tokens each model reproduces, per copy count
+        assert 0 <= r[extracted_key("k5_8")] <= 1 and r[verbatim_key("k5_8")] in (0.0, 1.0)
         assert r[heldout_key("mojibake")] is None  # no held-out document of that family
     k8 = {s: [r[exposure_key("k5_8")] for r in rows if r["slice"] == s] for s in ("raw", "dd")}
     # raw saw the 8-copy document 8 times a pass, dd once: raw finds it far more predictable

@@ -254,21 +254,17 @@ def _split_ids(tokenizer: Codec, prompt: str, continuation: str) -> tuple[list[i
 
 
 @torch.no_grad()
-def memorization_rate(
+def matched_tokens(
     model: GPT,
     tokenizer: Codec,
     prompts_with_continuations: Sequence[tuple[str, str]],
     n_tokens: int = 32,
     device: str | torch.device | None = None,
     batch_size: int = 32,
-) -> float:
-    """Share of prompts whose greedy continuation reproduces the true one for n_tokens tokens.
-
-    Lee et al. 2022 ("Deduplicating Training Data Makes Language Models Better") count a
-    training document as memorized when greedy decoding from its prefix emits the exact next
-    tokens. Pairs whose continuation has fewer than n_tokens tokens cannot be judged and are
-    left out; a ValueError if none is left.
-    """
+) -> list[int]:
+    """For each pair whose continuation has at least n_tokens tokens, how many of its first
+    n_tokens the model's greedy continuation of the prompt reproduces before its first miss
+    (0 to n_tokens; n_tokens is a verbatim continuation). Shorter pairs are left out."""
     dev = _device_of(model, device)
     probes: dict[int, list[tuple[list[int], list[int]]]] = {}  # grouped by prompt length
     for prompt, continuation in prompts_with_continuations:
@@ -277,12 +273,9 @@ def memorization_rate(
         if len(target) == n_tokens:
             p = [tokenizer.eot_id, *prompt_ids]
             probes.setdefault(len(p), []).append((p, target))
-    n = sum(len(v) for v in probes.values())
-    if n == 0:
-        raise ValueError(f"no continuation has {n_tokens} tokens; nothing to measure")
     was_training = model.training
     model.eval()
-    hits = 0
+    out: list[int] = []
     try:
         for length, group in probes.items():
             for i in range(0, len(group), batch_size):
@@ -291,7 +284,23 @@ def memorization_rate(
                 want = torch.tensor([t for _, t in chunk], dtype=torch.long, device=dev)  # (b, n)
                 with _autocast(dev):
                     got = model.generate(idx, n_tokens, temperature=0.0)[:, length:]  # (b, n)
-                hits += int((got == want).all(dim=1).sum())
+                # tokens before the first miss: the cumulative product of the matches
+                out += torch.cumprod((got == want).long(), dim=1).sum(dim=1).tolist()
     finally:
         model.train(was_training)
-    return hits / n
+    return out
+
+
+def memorization_rate(model: GPT, tokenizer: Codec, prompts_with_continuations: Sequence[tuple[str, str]],
+                      n_tokens: int = 32, **options) -> float:
+    """Share of prompts whose greedy continuation reproduces the true one for n_tokens tokens.
+
+    Lee et al. 2022 ("Deduplicating Training Data Makes Language Models Better") count a
+    training document as memorized when greedy decoding from its prefix emits the exact next
+    tokens. Pairs whose continuation has fewer than n_tokens tokens cannot be judged and are
+    left out; a ValueError if none is left. `options`: matched_tokens's device and batch_size.
+    """
+    matched = matched_tokens(model, tokenizer, prompts_with_continuations, n_tokens, **options)
+    if not matched:
+        raise ValueError(f"no continuation has {n_tokens} tokens; nothing to measure")
+    return sum(m == n_tokens for m in matched) / len(matched)

@@ -37,10 +37,12 @@ from curate.comparison import (
     Run,
     copy_bin_label,
     exposure_key,
+    extracted_key,
     heldout_key,
     judge,
     pick_baseline,
     unigram_bpb_of_ids,
+    verbatim_key,
 )
 from curate.errors import UsageError
 from curate.recipes import evaluate_frame, load_recipe, resolve_slice
@@ -48,6 +50,7 @@ from train.evaluate import (
     document_bits,
     generate_samples,
     generation_metrics,
+    matched_tokens,
     memorization_rate,
     pooled_bpb,
     split_document,
@@ -236,13 +239,13 @@ def reason_family(reason: str | None) -> str | None:
 
 
 def copy_bin(k: int) -> str:
-    """The copy-count bin of a text the corpus holds k times: k1, k2, k3_4, k5_8, ..., k33_plus."""
+    """The copy-count bin of a text the corpus holds k times: k1, k2, k3_4, k5_8, ..., k129_256, k257_plus."""
     if k < 1:
         raise ValueError(f"a copy count is at least 1, got {k}")
     if k <= 2:
         return f"k{k}"
     hi = 1 << (k - 1).bit_length()
-    return "k33_plus" if hi > 32 else f"k{hi // 2 + 1}_{hi}"
+    return "k257_plus" if hi > 256 else f"k{hi // 2 + 1}_{hi}"
 
 
 @dataclass(frozen=True)
@@ -278,7 +281,7 @@ def evaluation_sets(con: duckdb.DuckDBPyConnection, recipe: str = FAMILY_RECIPE,
             params += [r, fam]
     family_sql = "CASE WHEN kept THEN 'clean' WHEN reason IS NULL THEN 'duplicates' " + (
         f"ELSE CASE reason {' '.join(cases)} END END" if cases else "END")
-    bins = ("CASE WHEN copies <= 2 THEN 'k' || copies WHEN copies > 32 THEN 'k33_plus' "
+    bins = ("CASE WHEN copies <= 2 THEN 'k' || copies WHEN copies > 256 THEN 'k257_plus' "
             "ELSE 'k' || (pow2 // 2 + 1) || '_' || pow2 END")
     texts = """WITH t AS (
                  SELECT d.text_hash, count(*) AS copies, bool_or(k.kept) AS kept, min(d.doc_id) AS doc_id,
@@ -325,6 +328,12 @@ def heldout_metrics(model, tokenizer, sets: EvalSets) -> dict:
         texts = sets.exposure.get(b)
         seen = pooled_bpb(document_bits(model, tokenizer, texts, max_tokens=EVAL_TOKENS)) if texts else None
         out[exposure_key(b)] = clean - seen if clean is not None and seen is not None else None
+        if texts:
+            matched = matched_tokens(model, tokenizer, [split_document(t, tokenizer, MEMO_TOKENS) for t in texts],
+                                     n_tokens=MEMO_TOKENS)
+            if matched:
+                out[extracted_key(b)] = sum(matched) / (MEMO_TOKENS * len(matched))
+                out[verbatim_key(b)] = sum(m == MEMO_TOKENS for m in matched) / len(matched)
     out["heldout_docs"] = {f: len(t) for f, t in sets.heldout.items()}
     out["exposure_docs"] = {b: len(t) for b, t in sets.exposure.items()}
     return out
