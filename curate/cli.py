@@ -418,9 +418,26 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("curate: interrupted", file=sys.stderr)
         return int(ExitCode.FAILED)
+    except Exception as exc:
+        if not _out_of_memory(exc):
+            raise
+        from curate.store import MEMORY_LIMIT
+
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"curate: the store's database ran out of its memory limit ({MEMORY_LIMIT}, set by "
+              f"CURATE_MEMORY_LIMIT) and could not spill to disk ({first}). The failed step's changes were rolled "
+              "back; what earlier steps stored is kept. Raise CURATE_MEMORY_LIMIT (e.g. CURATE_MEMORY_LIMIT=4GB) "
+              "and run the command again", file=sys.stderr)
+        return int(ExitCode.FAILED)
     except Terminated:
         print("curate: terminated (SIGTERM); the run is recorded as failed", file=sys.stderr)
         return int(ExitCode.FAILED)
+
+
+def _out_of_memory(exc: Exception) -> bool:
+    """DuckDB's OutOfMemoryException (duckdb is imported only by the commands that open a store)."""
+    duckdb = sys.modules.get("duckdb")
+    return duckdb is not None and isinstance(exc, duckdb.OutOfMemoryException)
 
 
 class Terminated(BaseException):

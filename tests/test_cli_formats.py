@@ -20,6 +20,7 @@ import yaml
 from curate import cli
 from curate.console import ELLIPSIS, MIN_CUT_WIDTH, format_table, to_json
 from curate.dashboard.synthetic import build_store
+from curate.errors import ExitCode
 
 CURATE = str(Path(sys.executable).with_name("curate"))
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -346,3 +347,19 @@ def test_recipes_still_lists_the_shipped_ones(capsys):
     assert code == 0
     assert out.splitlines()[0].split()[:2] == ["recipe", "rules"]
     assert {line.split()[0] for line in out.splitlines()[2:]} >= {"raw", "strict", "c4", "fineweb", "gopher"}
+
+
+def test_a_store_out_of_memory_is_a_clear_error_not_a_traceback(monkeypatch, capsys):
+    import duckdb
+
+    def needs_more_memory(args):  # a real DuckDB out-of-memory error, as a big stage can raise
+        con = duckdb.connect()
+        con.execute("SET memory_limit = '8MB'")
+        con.execute("SELECT string_agg(x::VARCHAR, ',') FROM range(3000000) t(x)").fetchall()
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_check", needs_more_memory)
+    assert cli.main(["check", "--db", "unused.duckdb"]) == int(ExitCode.FAILED)
+    err = capsys.readouterr().err
+    assert err.startswith("curate: the store's database ran out of its memory limit")
+    assert "CURATE_MEMORY_LIMIT" in err and "Out of Memory Error" in err and "Traceback" not in err

@@ -36,20 +36,27 @@ def update_common_lines(con: duckdb.DuckDBPyConnection, *, force: bool = False) 
     if not force and not unset and json.loads(store.get_meta(con, META_KEY) or "null") == state:
         return 0
     with store.transaction(con):
+        # One row per kept line: its document, a 128-bit hash of the line and of the document's
+        # text (md5_number), and its length. Hashes, not the lines, so the table is a few dozen
+        # bytes a line whatever their length; and a line's texts are counted by a plain GROUP BY
+        # over distinct (line, text) pairs, which DuckDB spills to disk under its memory limit
+        # (a count(DISTINCT) over the lines themselves ran out of memory at 1M documents).
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE _doc_lines AS
-            SELECT d.doc_id, d.text_hash, trim(x.line, ?) AS line
-            FROM documents d JOIN signals s USING (doc_id), unnest(string_split(d.text, chr(10))) AS x(line)
-            WHERE length(trim(x.line, ?)) >= ?""",
-            [_TRIM, _TRIM, MIN_LINE_CHARS])
+            SELECT doc_id, th, md5_number(line) AS lh, length(line) AS n
+            FROM (SELECT d.doc_id, md5_number(d.text_hash) AS th,
+                         trim(unnest(string_split(d.text, chr(10))), ?) AS line
+                  FROM documents d JOIN signals s USING (doc_id))
+            WHERE length(line) >= ?""",
+            [_TRIM, MIN_LINE_CHARS])
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE _common AS
-            SELECT l.doc_id, sum(length(l.line)) AS common_chars
-            FROM _doc_lines l SEMI JOIN (
-                SELECT line FROM _doc_lines GROUP BY line HAVING count(DISTINCT text_hash) >= ?
-            ) c USING (line)
+            WITH pairs AS (SELECT DISTINCT lh, th FROM _doc_lines),
+                 common AS (SELECT lh FROM pairs GROUP BY lh HAVING count(*) >= ?)
+            SELECT l.doc_id, sum(l.n) AS common_chars
+            FROM _doc_lines l SEMI JOIN common c USING (lh)
             GROUP BY l.doc_id""",
             [MIN_DOCUMENTS])
         con.execute("UPDATE signals SET common_line_char_frac = 0.0")
