@@ -128,6 +128,9 @@ def load_signatures(con: duckdb.DuckDBPyConnection, doc_ids: list[str], num_perm
 
 
 def _band_new_docs(con: duckdb.DuckDBPyConnection, setting: str, bands: int, rows: int, num_perm: int) -> None:
+    """Band hashes for signed documents that have none in `setting`; one transaction per batch
+    (resumable, as compute_signatures is). DuckDB holds an uncommitted transaction in memory, so
+    one transaction over every document's bands grew the stage's memory with the corpus."""
     reader = con.cursor()
     reader.execute(
         """SELECT m.doc_id, m.signature FROM minhash m
@@ -147,9 +150,10 @@ def _band_new_docs(con: duckdb.DuckDBPyConnection, setting: str, bands: int, row
             "bucket": bh.reshape(-1).astype(np.uint64),
             "doc_id": np.repeat(np.array(ids, dtype=object), bands),
         })
-        store.register(con, "_band_batch", tbl)
-        con.execute("INSERT INTO lsh_bands BY NAME SELECT * FROM _band_batch")
-        con.unregister("_band_batch")
+        with store.transaction(con):
+            store.register(con, "_band_batch", tbl)
+            con.execute("INSERT INTO lsh_bands BY NAME SELECT * FROM _band_batch")
+            con.unregister("_band_batch")
     reader.close()
 
 
@@ -332,8 +336,8 @@ def dedup(
     new_sigs = compute_signatures(con, spec, run_id, device=device, on_batch=on_batch)
     spec = bind_spec(con, spec)
     setting, bands, rows = setting_for(threshold, spec.num_perm)
+    _band_new_docs(con, setting, bands, rows, spec.num_perm)
     with store.transaction(con):
-        _band_new_docs(con, setting, bands, rows, spec.num_perm)
         n_cand, n_new = _verify_new_pairs(con, setting, threshold, spec)
         n_edges, n_clusters, n_dups = build_clusters(con, threshold, f"({_candidate_pairs(con, setting)})")
         record_threshold(con, threshold)
