@@ -118,6 +118,43 @@ def test_incremental_equals_from_scratch(db, tmp_path):
     assert a == b
 
 
+def test_a_dedup_killed_while_banding_resumes_to_the_clusters_of_a_clean_run(db, tmp_path, monkeypatch):
+    texts = _corpus()
+    _ingest(db, tmp_path, "a", texts)
+    spec = minhash.SignatureSpec()
+    setting, bands, rows = lsh.setting_for(0.8, spec.num_perm)
+    real, calls = lsh.band_hashes, []
+
+    def dies_on_the_third_batch(*a):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # a kill between two committed batches
+        return real(*a)
+
+    with store.open_store(db) as con:
+        lsh.compute_signatures(con, spec, 1)
+        monkeypatch.setattr(lsh, "band_hashes", dies_on_the_third_batch)
+        with pytest.raises(KeyboardInterrupt):
+            lsh._band_new_docs(con, setting, bands, rows, spec.num_perm, batch_size=5)
+        # the two batches before the kill are stored whole: every banded document has all its bands
+        per_doc = con.execute("SELECT doc_id, count(*) FROM lsh_bands WHERE setting = ? GROUP BY doc_id",
+                              [setting]).fetchall()
+        assert len(per_doc) == 10 and {n for _, n in per_doc} == {bands}
+    monkeypatch.setattr(lsh, "band_hashes", real)
+    _dedup(db)
+    with store.open_store(db, read_only=True) as con:
+        signed, banded, dupes = con.execute(
+            """SELECT (SELECT count(*) FROM minhash WHERE has_sig),
+                      (SELECT count(DISTINCT doc_id) FROM lsh_bands WHERE setting = ?),
+                      (SELECT count(*) FROM (SELECT doc_id, band FROM lsh_bands WHERE setting = ?
+                                             GROUP BY ALL HAVING count(*) > 1))""", [setting, setting]).fetchone()
+    assert banded == signed and dupes == 0
+    fresh = tmp_path / "fresh.duckdb"
+    _ingest(fresh, tmp_path, "b", texts)
+    _dedup(fresh)
+    assert _clusters(db) == _clusters(fresh)
+
+
 def test_rerun_is_noop(db, tmp_path):
     _ingest(db, tmp_path, "a", _corpus())
     _dedup(db)

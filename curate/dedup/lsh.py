@@ -127,7 +127,8 @@ def load_signatures(con: duckdb.DuckDBPyConnection, doc_ids: list[str], num_perm
     return {d: np.frombuffer(b, dtype="<u4", count=num_perm) for d, b in rows}
 
 
-def _band_new_docs(con: duckdb.DuckDBPyConnection, setting: str, bands: int, rows: int, num_perm: int) -> None:
+def _band_new_docs(con: duckdb.DuckDBPyConnection, setting: str, bands: int, rows: int, num_perm: int,
+                   batch_size: int = 8192) -> None:
     """Band hashes for signed documents that have none in `setting`; one transaction per batch
     (resumable, as compute_signatures is). DuckDB holds an uncommitted transaction in memory, so
     one transaction over every document's bands grew the stage's memory with the corpus."""
@@ -138,7 +139,7 @@ def _band_new_docs(con: duckdb.DuckDBPyConnection, setting: str, bands: int, row
         [setting],
     )
     while True:
-        batch = reader.fetchmany(8192)
+        batch = reader.fetchmany(batch_size)
         if not batch:
             break
         ids = [r[0] for r in batch]
