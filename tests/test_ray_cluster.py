@@ -68,7 +68,7 @@ filters:
 dedup: {exact: true, near_threshold: 0.7}
 """
 # curate's functions that Ray Data runs on the workers (curate/engines/ray_data.py)
-STAGE_FUNCTIONS = ("_Scorer", "_signature_batch", "_band_batch", "_with_part", "_pairs_of_part",
+STAGE_FUNCTIONS = ("_score_shard", "_signature_batch", "_band_batch", "_with_part", "_pairs_of_part",
                    "_estimate_batch", "_exact_batch")
 RAY_START_TIMEOUT_S = 120
 PROBE_TIMEOUT_S = 90
@@ -252,7 +252,7 @@ def test_two_node_cluster_run_matches_the_local_engine(tmp_path):
         for node, seen in stages.items():
             assert seen, f"the {node} node ran none of curate's stages: {stages}"
         # the score stage and the dedup stage both ran on the cluster
-        assert "_Scorer" in stages["head"].keys() | stages["worker"].keys()
+        assert "_score_shard" in stages["head"].keys() | stages["worker"].keys()
         assert "_signature_batch" in stages["head"].keys() | stages["worker"].keys()
         assert not any(shared.iterdir()), "each stage deletes its folder in --work-dir"
     finally:

@@ -24,6 +24,7 @@ is the best quality, then the longest, then the smallest doc_id.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
@@ -101,36 +102,47 @@ def _read(d: Path, columns: list[str]):
 # --- score ---------------------------------------------------------------------------------
 
 
-class _Scorer:
-    """One per Ray actor: loads the quality model once, then scores batches of texts."""
+# One per Ray worker process: the quality model of the last digest it scored with. Ray reuses
+# a worker process for the tasks of one job, so each process loads a model once, not per task.
+_WORKER_QUALITY: dict[str, object] = {}
 
-    def __init__(self, model_bytes, meta_bytes: bytes | None, signals_version: str) -> None:
+
+def _quality_model(model, meta_bytes: bytes | None, digest: str | None):
+    """The quality model a scoring task needs: this process's copy, or loaded from the object
+    store (once per process and digest). None when the stage scores without one."""
+    if digest is None:
+        return None
+    if digest not in _WORKER_QUALITY:
         import tempfile
 
         import ray
 
         from curate.signals.quality import load_quality_model
 
-        if isinstance(model_bytes, ray.ObjectRef):  # Ray Data passes constructor arguments unresolved
-            model_bytes = ray.get(model_bytes)
+        if isinstance(model, ray.ObjectRef):  # Ray Data passes the arguments of a task unresolved
+            model = ray.get(model)
+        # The model travels with the task (no shared path needed); fastText loads from a file.
+        d = Path(tempfile.mkdtemp(prefix="curate-quality-"))
+        (d / "quality.bin").write_bytes(model)
+        if meta_bytes is not None:
+            (d / "quality.json").write_bytes(meta_bytes)
+        _WORKER_QUALITY.clear()
+        _WORKER_QUALITY[digest] = load_quality_model(d / "quality.bin")
+    return _WORKER_QUALITY[digest]
 
-        self.version = signals_version
-        self.model = None
-        if model_bytes is not None:
-            # The model travels with the task (no shared path needed); fastText loads from a file.
-            d = Path(tempfile.mkdtemp(prefix="curate-quality-"))
-            (d / "quality.bin").write_bytes(model_bytes)
-            if meta_bytes is not None:
-                (d / "quality.json").write_bytes(meta_bytes)
-            self.model = load_quality_model(d / "quality.bin")
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        from curate.signals import score_texts
+def _score_shard(batch: pa.Table, *, model, meta_bytes: bytes | None, digest: str | None,
+                 signals_version: str) -> pa.Table:
+    """Signals of one shard of documents. A task, not an actor: Ray Data fuses the Parquet
+    read, this and the Parquet write into one task per shard, so a shard never passes through
+    the object store, and as many shards run at once as the cluster has CPUs (an actor pool
+    started its batches one at a time: bench/RESULTS.md, "Cluster engine")."""
+    from curate.signals import score_texts
 
-        tbl = score_texts(batch.column("text").to_pylist(), quality_model=self.model,
-                          urls=batch.column("url").to_pylist()).to_arrow()
-        return tbl.append_column("doc_id", batch.column("doc_id")).append_column(
-            "signals_version", pa.array([self.version] * batch.num_rows, pa.string()))
+    tbl = score_texts(batch.column("text").to_pylist(), quality_model=_quality_model(model, meta_bytes, digest),
+                      urls=batch.column("url").to_pylist()).to_arrow()
+    return tbl.append_column("doc_id", batch.column("doc_id")).append_column(
+        "signals_version", pa.array([signals_version] * batch.num_rows, pa.string()))
 
 
 def score_ray(
@@ -161,18 +173,16 @@ def score_ray(
             ensure_ray(opts.address)
             qpath = Path(plan.quality_model) if plan.quality_model else None
             meta = qpath.with_suffix(".json") if qpath else None
-            # Put once in the object store; each actor fetches it (fastText models are tens of MB).
-            model = ray.put(qpath.read_bytes()) if qpath else None
-            cpus = _cluster_cpus()
+            model_bytes = qpath.read_bytes() if qpath else None
+            # Put once in the object store; each worker process fetches it once (fastText models
+            # are tens of MB).
+            kwargs = {"model": ray.put(model_bytes) if model_bytes is not None else None,
+                      "meta_bytes": meta.read_bytes() if meta and meta.exists() else None,
+                      "digest": hashlib.sha256(model_bytes).hexdigest() if model_bytes is not None else None,
+                      "signals_version": plan.signals_version}
             (_read(work / "in", ["doc_id", "text", "url"])
-             .map_batches(_Scorer, batch_size=batch_size, batch_format="pyarrow",
-                          fn_constructor_args=(model, meta.read_bytes() if meta and meta.exists() else None,
-                                               plan.signals_version),
-                          compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus),
-                          # Ray Data reads the input and writes the output in tasks of their own
-                          # (a CPU each): on a one-CPU cluster an actor holding that CPU starves
-                          # them and the stage hangs forever, so there the one actor asks for none.
-                          num_cpus=1 if cpus >= 2 else 0)
+             .map_batches(_score_shard, fn_kwargs=kwargs, batch_size=batch_size, batch_format="pyarrow",
+                          num_cpus=1)
              .write_parquet(str(work / "out")))
         with store.transaction(con):
             store.drop_stale_signals(con, plan.signals_version)
