@@ -33,6 +33,8 @@ EXACT_CHECK_MARGIN = 0.15
 # Text whose shingle sets are held at once (minhash.pair_jaccards: 8 bytes of hashes per byte).
 EXACT_CHECK_BYTES = 8 << 20
 STAR_BUCKET_SIZE = 64
+# Candidate pairs estimated per batch (two signatures each: 1 KB at 128 permutations).
+VERIFY_BATCH = 20000
 # Recall first: pairs are verified afterwards, so false positives cost only a check.
 FP_WEIGHT, FN_WEIGHT = 0.1, 0.9
 
@@ -92,9 +94,9 @@ def compute_signatures(
     """Signatures for documents that have none yet; one transaction per batch (resumable)."""
     spec = bind_spec(con, spec)
     reader = con.cursor()
-    reader.execute(
-        "SELECT d.doc_id, d.text FROM documents d ANTI JOIN minhash m USING (doc_id) ORDER BY d.doc_id"
-    )
+    # No ORDER BY: a signature does not depend on its batch, and sorting every unsigned text
+    # first made DuckDB hold them all (at a 200 MB memory limit, 200k documents ran out of it).
+    reader.execute("SELECT d.doc_id, d.text FROM documents d ANTI JOIN minhash m USING (doc_id)")
     done = 0
     while True:
         rows = reader.fetchmany(batch_size)
@@ -192,24 +194,37 @@ def _candidate_pairs(con: duckdb.DuckDBPyConnection, setting: str) -> str:
 def _verify_new_pairs(
     con: duckdb.DuckDBPyConnection, setting: str, threshold: float, spec: minhash.SignatureSpec
 ) -> tuple[int, int]:
+    """Estimated Jaccard of every candidate pair not verified before, then the exact check.
+
+    The new pairs stay in DuckDB (a temporary table, which it spills); they stream past
+    their signatures once, and only an integer row number and an estimate per pair are held
+    here, so memory does not grow with the corpus's pairs (they were fetched whole into
+    Python tuples, with a second pass over the signatures per chunk)."""
     cand_sql = _candidate_pairs(con, setting)
     n_cand = con.execute(f"SELECT count(*) FROM ({cand_sql})").fetchone()[0]
-    new = con.execute(
-        f"SELECT a, b FROM ({cand_sql}) p ANTI JOIN dup_pairs q USING (a, b) ORDER BY a, b"
-    ).fetchall()
-    verified = 0
-    for start in range(0, len(new), 20000):
-        chunk = new[start:start + 20000]
-        sigs = load_signatures(con, sorted({d for p in chunk for d in p}), spec.num_perm)
-        a = np.stack([sigs[p[0]] for p in chunk])
-        b = np.stack([sigs[p[1]] for p in chunk])
-        est = (a == b).mean(axis=1)
-        tbl = pa.table({"a": [p[0] for p in chunk], "b": [p[1] for p in chunk], "est_jaccard": est,
-                        "jaccard": pa.nulls(len(chunk), pa.float64())})
-        store.register(con, "_pair_batch", tbl)
-        con.execute("INSERT INTO dup_pairs BY NAME SELECT * FROM _pair_batch")
-        con.unregister("_pair_batch")
-        verified += len(chunk)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _new_pairs AS
+                    SELECT row_number() OVER () - 1 AS rn, a, b
+                    FROM ({cand_sql}) p ANTI JOIN dup_pairs q USING (a, b)""")
+    # fetchall, not fetchone: a result left open on this connection blocks con.sql() below
+    verified = con.execute("SELECT count(*) FROM _new_pairs").fetchall()[0][0]
+    if verified:
+        rn_parts: list[np.ndarray] = []
+        est_parts: list[np.ndarray] = []
+        reader = con.sql("""SELECT p.rn, ma.signature AS sig_a, mb.signature AS sig_b FROM _new_pairs p
+                            JOIN minhash ma ON ma.doc_id = p.a JOIN minhash mb ON mb.doc_id = p.b""")
+        for batch in reader.to_arrow_reader(VERIFY_BATCH):
+            n = batch.num_rows
+            sig_a = np.frombuffer(b"".join(batch.column("sig_a").to_pylist()), dtype="<u4").reshape(n, spec.num_perm)
+            sig_b = np.frombuffer(b"".join(batch.column("sig_b").to_pylist()), dtype="<u4").reshape(n, spec.num_perm)
+            rn_parts.append(batch.column("rn").to_numpy())
+            est_parts.append((sig_a == sig_b).mean(axis=1))
+        est = pa.table({"rn": np.concatenate(rn_parts), "est_jaccard": np.concatenate(est_parts)})
+        store.register(con, "_pair_estimates", est)
+        con.execute("""INSERT INTO dup_pairs BY NAME
+                       SELECT p.a, p.b, e.est_jaccard, NULL::DOUBLE AS jaccard
+                       FROM _new_pairs p JOIN _pair_estimates e USING (rn)""")
+        con.unregister("_pair_estimates")
+    con.execute("DROP TABLE _new_pairs")
     _exact_check(con, threshold, spec)
     return n_cand, verified
 
@@ -280,10 +295,12 @@ def build_clusters(con: duckdb.DuckDBPyConnection, threshold: float, candidates:
     """Rebuild dup_clusters for one threshold from exact copies and verified pairs.
 
     `candidates` is a relation of (a, b) pairs made by this package (the band setting's
-    candidate query, or the Ray engine's table of them), never user input.
+    candidate query, or the Ray engine's table of them), never user input. The edges stay
+    in DuckDB; only their ends, as integers, come here for the union-find.
     """
-    edges = con.execute(
-        f"""SELECT a, b FROM dup_pairs p
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _edges AS
+            SELECT a, b FROM dup_pairs p
             SEMI JOIN (SELECT a, b FROM {candidates}) c USING (a, b)
             WHERE coalesce(p.jaccard, p.est_jaccard) >= ?
             UNION ALL
@@ -291,17 +308,22 @@ def build_clusters(con: duckdb.DuckDBPyConnection, threshold: float, candidates:
             FROM documents QUALIFY count(*) OVER (PARTITION BY text_hash) > 1
                 AND row_number() OVER (PARTITION BY text_hash ORDER BY doc_id) > 1""",
         [threshold],
-    ).fetchall()
+    )
     con.execute("DELETE FROM dup_clusters WHERE threshold = ?", [threshold])
-    if not edges:
+    n_edges = con.execute("SELECT count(*) FROM _edges").fetchone()[0]
+    if not n_edges:
+        con.execute("DROP TABLE _edges")
         return 0, 0, 0
-    ids = sorted({d for e in edges for d in e})
-    index = {d: i for i, d in enumerate(ids)}
-    left = np.array([index[a] for a, _ in edges])
-    right = np.array([index[b] for _, b in edges])
-    roots = _union_find(len(ids), left, right)
-    tbl = pa.table({"doc_id": ids, "root": roots.astype(np.int64)})
-    store.register(con, "_members", tbl)
+    # Each document in an edge gets its rank by doc_id as its node number.
+    con.execute("""CREATE OR REPLACE TEMP TABLE _nodes AS
+                   SELECT doc_id, (row_number() OVER (ORDER BY doc_id) - 1)::BIGINT AS i
+                   FROM (SELECT a AS doc_id FROM _edges UNION SELECT b FROM _edges)""")
+    ends = con.execute("""SELECT na.i AS a, nb.i AS b FROM _edges e
+                          JOIN _nodes na ON na.doc_id = e.a JOIN _nodes nb ON nb.doc_id = e.b""").fetchnumpy()
+    n_nodes = con.execute("SELECT count(*) FROM _nodes").fetchone()[0]
+    roots = _union_find(n_nodes, np.asarray(ends["a"]), np.asarray(ends["b"]))
+    del ends
+    store.register(con, "_roots", pa.table({"i": np.arange(n_nodes, dtype=np.int64), "root": roots.astype(np.int64)}))
     has_quality = "quality" in store.signal_columns(con)
     quality = "s.quality" if has_quality else "NULL::DOUBLE"
     quality_join = "LEFT JOIN signals s USING (doc_id)" if has_quality else ""
@@ -309,19 +331,21 @@ def build_clusters(con: duckdb.DuckDBPyConnection, threshold: float, candidates:
     con.execute(
         f"""INSERT INTO dup_clusters
             SELECT ?, doc_id, first(doc_id) OVER w, row_number() OVER w = 1, count(*) OVER (PARTITION BY root)
-            FROM (SELECT m.doc_id, m.root, {quality} AS q, d.n_bytes
-                  FROM _members m JOIN documents d USING (doc_id) {quality_join})
+            FROM (SELECT m.doc_id, r.root, {quality} AS q, d.n_bytes
+                  FROM _nodes m JOIN _roots r USING (i) JOIN documents d USING (doc_id) {quality_join})
             WINDOW w AS (PARTITION BY root ORDER BY {store.best_copy_order("q", "n_bytes", "doc_id")}
                          ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)""",
         [threshold],
     )
-    con.unregister("_members")
+    con.unregister("_roots")
+    con.execute("DROP TABLE _nodes")
+    con.execute("DROP TABLE _edges")
     n_clusters, n_dups = con.execute(
         "SELECT count(DISTINCT cluster_id), count(*) FILTER (WHERE NOT is_representative)"
         " FROM dup_clusters WHERE threshold = ?",
         [threshold],
     ).fetchone()
-    return len(edges), n_clusters, n_dups
+    return n_edges, n_clusters, n_dups
 
 
 def dedup(
