@@ -322,7 +322,7 @@ def rescore_quality(con: duckdb.DuckDBPyConnection, model: QualityModel, *, out_
     quality rule drops could differ)."""
     reader = con.cursor()
     reader.execute("SELECT s.doc_id, d.text_hash, d.text, s.lang FROM signals s JOIN documents d USING (doc_id) "
-                   + ("WHERE s.quality IS NULL " if only_missing else "") + "ORDER BY s.doc_id")
+                   + ("WHERE s.quality IS NULL " if only_missing else ""))  # unsorted: no text is held back
     n = 0
     oof = out_of_fold or {}
     with store.transaction(con):

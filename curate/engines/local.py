@@ -64,8 +64,11 @@ class LocalEngine(Engine):
         total = store.unscored_count(con)
         workers = max(1, min(self.workers or os.cpu_count() or 1, (total + batch_size - 1) // batch_size))
         reader = con.cursor()
+        # No ORDER BY: a document's signals do not depend on its batch, and a sort would make
+        # DuckDB hold every unscored text before the first batch (as the Ray engine's shards,
+        # which are unsorted too, and give the same signals).
         reader.execute(f"SELECT d.doc_id, d.text, {store.document_url_sql('d')} FROM documents d "
-                       "ANTI JOIN signals s USING (doc_id) ORDER BY d.doc_id")
+                       "ANTI JOIN signals s USING (doc_id)")
 
         def batches():
             while rows := reader.fetchmany(batch_size):
