@@ -195,7 +195,10 @@ def test_large_cluster_costs_linear_edges(db, tmp_path):
 
 def test_exact_check_chunks_hold_a_bounded_amount_of_text():
     pairs = [("a", "b", 5, 5), ("a", "c", 5, 5), ("b", "c", 5, 5), ("d", "e", 5, 5), ("f", "g", 30, 30)]
-    chunks = list(lsh._chunks_by_text_bytes(pairs, 15))
+    rows = [(i, a, b, "text " + a, "text " + b, na, nb) for i, (a, b, na, nb) in enumerate(pairs)]
+    # rows arrive in fetches of any size; a chunk may span two of them
+    chunks = list(lsh._chunks_by_text_bytes(iter([rows[:1], rows[1:4], [], rows[4:]]), 15))
     # a, b, c fit (15 bytes, each document counted once); d+e start a new chunk; an oversized pair goes alone
-    assert chunks == [[("a", "b"), ("a", "c"), ("b", "c")], [("d", "e")], [("f", "g")]]
-    assert [p for c in chunks for p in c] == [(a, b) for a, b, _, _ in pairs]
+    assert [[(r[1], r[2]) for r in c] for c in chunks] == [[("a", "b"), ("a", "c"), ("b", "c")], [("d", "e")],
+                                                           [("f", "g")]]
+    assert [r for c in chunks for r in c] == rows

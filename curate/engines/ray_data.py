@@ -67,21 +67,38 @@ def _sql_path(p: Path) -> str:
     return "'" + str(p).replace("'", "''") + "'"
 
 
+def _sql_literal(value: object) -> str:
+    """A SQL literal for one of the values the stages bind (COPY takes no bound parameters)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise TypeError(f"no SQL literal for {type(value).__name__}")
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, float) and not np.isfinite(value):
+        raise ValueError(f"no SQL literal for {value!r}")
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _bind(sql: str, params: list) -> str:
+    """`sql` with each `?` replaced by the literal of the next parameter. The stages' SQL is
+    this module's own and holds no `?` other than its placeholders."""
+    pieces = sql.split("?")
+    if len(pieces) != len(params) + 1:
+        raise ValueError(f"{len(pieces) - 1} placeholders for {len(params)} parameters")
+    return pieces[0] + "".join(_sql_literal(v) + rest for v, rest in zip(params, pieces[1:]))
+
+
 def _export(con: duckdb.DuckDBPyConnection, select_sql: str, params: list, out: Path, shard_rows: int) -> int:
     """Write a query's rows as Parquet shards of `shard_rows` rows; returns the row count.
 
-    Shards are numbered by row_number() without ORDER BY, so no sort of the input is needed.
+    One pass: the query streams into COPY (it was counted, then materialized in a temporary
+    table, then copied: three passes over every exported text). Shards are numbered by
+    row_number() without ORDER BY, which DuckDB computes as the rows stream.
     """
     out.mkdir(parents=True, exist_ok=True)
-    n = con.execute(f"SELECT count(*) FROM ({select_sql})", params).fetchone()[0]
-    if n:
-        # COPY takes no bound parameters: materialize the parameterized query first.
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _ray_export AS {select_sql}", params)
-        con.execute(
-            f"""COPY (SELECT *, (row_number() OVER () - 1) // {int(shard_rows)} AS shard FROM _ray_export)
-                TO {_sql_path(out)} (FORMAT parquet, PARTITION_BY (shard), OVERWRITE_OR_IGNORE)"""
-        )
-        con.execute("DROP TABLE _ray_export")
+    n = con.execute(
+        f"""COPY (SELECT *, (row_number() OVER () - 1) // {int(shard_rows)} AS shard FROM ({_bind(select_sql, params)}))
+            TO {_sql_path(out)} (FORMAT parquet, PARTITION_BY (shard), OVERWRITE_OR_IGNORE)"""
+    ).fetchall()[0][0]
     return int(n)
 
 
