@@ -19,8 +19,11 @@ _CHECKOUT_SAMPLE = _PACKAGE_ROOT.parent / "sample_data"
 def sample_data_dir() -> Path:
     """The bundled sample data folder (corpus/, labels, reference, validation text, prompts)."""
     installed = Path(str(resources.files("curate"))) / "sample_data"
-    for candidate in (installed, _CHECKOUT_SAMPLE):
-        if (candidate / "corpus").is_dir():
+    # The checkout's folder only where this really is the checkout (an editable install): in a
+    # wheel's site-packages, ../sample_data would be some other package's folder.
+    checkout = _CHECKOUT_SAMPLE if (_PACKAGE_ROOT.parent / "pyproject.toml").is_file() else None
+    for candidate in (installed, checkout):
+        if candidate is not None and (candidate / "corpus").is_dir():
             return candidate
     return installed
 
