@@ -22,6 +22,7 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,7 @@ import pyarrow as pa
 from curate import remote, store
 from curate.errors import FileFailedError, UsageError
 from curate.store import now
-from curate.textnorm import text_hash
+from curate.textnorm import text_hashes
 
 MAX_DOC_BYTES = 10 * 1024 * 1024
 RAW_KEEP_CHARS = 1000
@@ -80,7 +81,7 @@ class Record:
     error_kind: str | None = None
     error: str | None = None
     raw: str | None = None
-    n_bytes: int | None = None  # of the text in UTF-8, where the reader has counted them
+    utf8: bytes | None = None  # the text's UTF-8, encoded once when the text was checked
 
 
 @dataclass
@@ -434,17 +435,17 @@ def _checked_text(record_no: int, text: object, obj: dict, opts: IngestOptions, 
         return Record(record_no, error_kind="non_string_text",
                       error=f"field {opts.text_field!r} is {type(text).__name__}, not a string",
                       raw=_truncate(raw))
-    if not text.strip():
+    if not text or text.isspace():  # strip() would copy the text
         return Record(record_no, error_kind="empty_text",
                       error=f"field {opts.text_field!r} is empty or whitespace only", raw=_truncate(raw))
     try:
-        n_bytes = len(text.encode("utf-8"))
+        utf8 = text.encode("utf-8")
     except UnicodeEncodeError:
         return Record(record_no, error_kind="invalid_utf8",
                       error="text holds bytes that are not valid UTF-8", raw=_truncate(raw))
-    if n_bytes > opts.max_doc_bytes:
+    if len(utf8) > opts.max_doc_bytes:
         return Record(record_no, error_kind="too_large",
-                      error=f"document is {n_bytes} bytes, over --max-doc-bytes {opts.max_doc_bytes}",
+                      error=f"document is {len(utf8)} bytes, over --max-doc-bytes {opts.max_doc_bytes}",
                       raw=_truncate(raw))
     external_id = None
     if opts.id_field is not None and obj.get(opts.id_field) is not None:
@@ -469,7 +470,7 @@ def _checked_text(record_no: int, text: object, obj: dict, opts: IngestOptions, 
         return Record(record_no, error_kind="bad_metadata",
                       error=f"other fields cannot be stored as JSON: {exc}", raw=_truncate(raw))
     return Record(record_no, text=text, external_id=external_id, metadata=metadata,
-                  metadata_json=metadata_json, n_bytes=n_bytes)
+                  metadata_json=metadata_json, utf8=utf8)
 
 
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -870,44 +871,52 @@ def make_doc_id(source_id: str, record_no: int) -> str:
 
 
 class _Batcher:
+    """Writes a file's records in batches. The rows of a batch are built here; its INSERT
+    runs on a writer thread (DuckDB releases the GIL while it inserts) while the reader goes on
+    to the next batch. At most one batch is in flight: memory holds two batches at most."""
+
     def __init__(self, con: duckdb.DuckDBPyConnection, source_id: str, uri: str, run_id: int, opts: IngestOptions):
         self.con, self.source_id, self.uri, self.run_id, self.opts = con, source_id, uri, run_id, opts
         self.docs: list[Record] = []
         self.quar: list[Record] = []
         self.doc_bytes = 0
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-ingest-writer")
+        self._in_flight: Future | None = None
 
     def add(self, rec: Record) -> None:
         if rec.error_kind is None:
             self.docs.append(rec)
-            self.doc_bytes += len(rec.text)
+            self.doc_bytes += len(rec.utf8)
         else:
             self.quar.append(rec)
         if len(self.docs) + len(self.quar) >= self.opts.batch_docs or self.doc_bytes >= self.opts.batch_bytes:
             self.flush()
 
     def flush(self) -> None:
+        """Hand the batch to the writer (after the previous one is written: its error, if any,
+        is raised here)."""
+        docs = quar = None
         if self.docs:
-            tbl = pa.table(
+            n = len(self.docs)
+            docs = pa.table(
                 [
                     [make_doc_id(self.source_id, r.record_no) for r in self.docs],
-                    [self.source_id] * len(self.docs),
+                    [self.source_id] * n,
                     [r.record_no for r in self.docs],
                     [r.external_id for r in self.docs],
-                    [r.text for r in self.docs],
-                    [text_hash(r.text) for r in self.docs],
-                    [len(r.text.encode("utf-8")) if r.n_bytes is None else r.n_bytes for r in self.docs],
+                    # from the UTF-8 each text was checked with: Arrow copies bytes, it does not
+                    # encode each str again (the cast checks the UTF-8, vectorized)
+                    pa.array([r.utf8 for r in self.docs], pa.binary()).cast(pa.string()),
+                    text_hashes([r.text for r in self.docs]),
+                    [len(r.utf8) for r in self.docs],
                     [r.metadata_json if r.metadata_json is not None or not r.metadata
                      else json.dumps(r.metadata, default=str, ensure_ascii=False) for r in self.docs],
-                    [self.run_id] * len(self.docs),
+                    [self.run_id] * n,
                 ],
                 schema=_DOC_SCHEMA,
             )
-            store.register(self.con, "_ingest_docs", tbl)
-            self.con.execute("INSERT INTO documents BY NAME "
-                             "SELECT * REPLACE (metadata::JSON AS metadata) FROM _ingest_docs")
-            self.con.unregister("_ingest_docs")
         if self.quar:
-            tbl = pa.table(
+            quar = pa.table(
                 [
                     [self.source_id] * len(self.quar),
                     [self.uri] * len(self.quar),
@@ -919,10 +928,42 @@ class _Batcher:
                 ],
                 schema=_QUAR_SCHEMA,
             )
-            store.register(self.con, "_ingest_quar", tbl)
+        self.docs, self.quar, self.doc_bytes = [], [], 0
+        self.wait()
+        if docs is not None or quar is not None:
+            self._in_flight = self._writer.submit(self._write, docs, quar)
+
+    def _write(self, docs: pa.Table | None, quar: pa.Table | None) -> None:
+        if docs is not None:
+            store.register(self.con, "_ingest_docs", docs)
+            self.con.execute("INSERT INTO documents BY NAME "
+                             "SELECT * REPLACE (metadata::JSON AS metadata) FROM _ingest_docs")
+            self.con.unregister("_ingest_docs")
+        if quar is not None:
+            store.register(self.con, "_ingest_quar", quar)
             self.con.execute("INSERT INTO quarantine BY NAME SELECT * FROM _ingest_quar")
             self.con.unregister("_ingest_quar")
-        self.docs, self.quar, self.doc_bytes = [], [], 0
+
+    def wait(self) -> None:
+        """Until the batch in flight is written; raises its error."""
+        pending, self._in_flight = self._in_flight, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Write what is left and stop the writer; the connection is the caller's again."""
+        try:
+            self.flush()
+            self.wait()
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Stop the writer once the batch in flight is done (written or failed), without raising:
+        a file that failed drops its rows after this."""
+        with contextlib.suppress(BaseException):
+            self.wait()
+        self._writer.shutdown(wait=True)
 
 
 def ingest_file(
@@ -970,8 +1011,8 @@ def ingest_file(
         return FileResult(uri, "skipped", source_id=source_id)
     result = FileResult(uri, "ingested", source_id=source_id)
     digest = hashlib.sha256() if fmt != "parquet" else None
+    batcher = _Batcher(con, source_id, uri, run_id, opts)
     try:
-        batcher = _Batcher(con, source_id, uri, run_id, opts)
         for rec in read_records(path, opts, digest=digest):
             result.records += 1
             if rec.error_kind is None:
@@ -980,7 +1021,7 @@ def ingest_file(
                 result.quarantined += 1
                 result.quarantine_kinds[rec.error_kind] = result.quarantine_kinds.get(rec.error_kind, 0) + 1
             batcher.add(rec)
-        batcher.flush()
+        batcher.close()
         assert result.records == result.documents + result.quarantined
         change = _change_while_read(path, before, sha, digest)
         if change is not None:
@@ -992,13 +1033,16 @@ def ingest_file(
             "n_records": result.records, "n_documents": result.documents, "n_quarantined": result.quarantined,
             "ingested_at": now(), "run_id": run_id})
     except FileFailedError as exc:
+        batcher.abandon()
         _drop_source_rows(con, source_id)
         return FileResult(uri, "failed", source_id=source_id, error=str(exc))
     except _READ_ERRORS as exc:
+        batcher.abandon()
         _drop_source_rows(con, source_id)
         return FileResult(uri, "failed", source_id=source_id,
                           error=f"{uri}: cannot be read after record {result.records}: {_storable(str(exc))}")
     except BaseException:
+        batcher.abandon()
         _drop_source_rows(con, source_id)
         raise
     return result

@@ -440,3 +440,36 @@ def test_run_refuses_out_inside_input_before_writing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(data / "clean") in err and str(data) in err
     assert not db.exists() and not (data / "clean").exists()
+
+
+def test_a_failed_batch_write_keeps_nothing_and_stops_the_writer(tmp_path, db, monkeypatch):
+    """The INSERT of a later batch fails on the writer thread (disk full, say) while the reader
+    is on the next one: the error reaches the caller, the batches already written are
+    removed, and no writer thread is left behind."""
+    import threading
+
+    import duckdb
+
+    path = tmp_path / "many.jsonl"
+    path.write_bytes(b"".join(GOOD * 400))
+    calls = []
+    write = ingest._Batcher._write
+
+    def fail_third(self, docs, quar):
+        calls.append(1)
+        if len(calls) == 3:
+            raise duckdb.IOException("no space left on device")
+        write(self, docs, quar)
+
+    monkeypatch.setattr(ingest._Batcher, "_write", fail_third)
+    with store.open_store(db) as con:
+        with pytest.raises(duckdb.IOException, match="no space left"):
+            ingest.ingest_file(con, path, IngestOptions(batch_docs=100), run_id=1)
+        assert con.execute("SELECT count(*) FROM documents").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM sources").fetchone() == (0,)
+        monkeypatch.undo()
+        res = ingest.ingest_file(con, path, IngestOptions(batch_docs=100), run_id=2)
+        assert res.status == "ingested" and res.documents == 2000
+        assert con.execute("SELECT count(*) FROM documents").fetchone() == (2000,)
+    assert len(calls) == 3
+    assert not [t for t in threading.enumerate() if t.name.startswith("curate-ingest-writer")]
