@@ -162,3 +162,39 @@ def test_parallel_training_gives_the_serial_scores(tmp_path):
     probe = ["the river ran past the old mill", "cheap best buy discount offer"]
     models = [load_quality_model(r.model_path) for r in reports]
     assert np.array_equal(models[0].predict_raw(probe), models[1].predict_raw(probe))
+
+
+def test_rescoring_in_the_process_pool_gives_the_serial_scores(tmp_path, monkeypatch):
+    """The pool's workers load the saved model and predict batches while the main process
+    writes earlier ones: every document gets the score the main process gives it, texts with
+    an out-of-fold score keep it, and an only-missing pass touches only the missing."""
+    db = _store(tmp_path)
+    with store.open_store(db) as con:
+        quality.train_quality(con, db, quality.QualityDesign(), workers=1)
+    model = quality.load_model_or_none(db)
+    monkeypatch.setattr(quality, "PARALLEL_RESCORE_MIN", 0)
+    results = []
+    for workers in (1, 2):
+        with store.open_store(db) as con:
+            con.execute("UPDATE signals SET quality = NULL")
+            n = quality.rescore_quality(con, model, batch_size=7, workers=workers)
+        results.append((n, _quality(db)))
+    assert results[0] == results[1] and results[0][0] == 73
+    serial = results[0][1]
+    assert all(v is not None for v in serial.values())
+    with store.open_store(db) as con:
+        hashes = dict(con.execute("SELECT external_id, text_hash FROM documents").fetchall())
+        some = sorted(serial)[:5]
+        con.execute("UPDATE signals SET quality = NULL")
+        quality.rescore_quality(con, model, out_of_fold={hashes[d]: 0.123 for d in some}, batch_size=7, workers=2)
+    got = _quality(db)
+    assert {d for d in got if got[d] == 0.123} >= set(some)  # with every copy of those texts
+    assert all(got[d] == serial[d] for d in got if hashes[d] not in {hashes[x] for x in some})
+    with store.open_store(db) as con:
+        missing = sorted(serial)[10:30]
+        con.execute("UPDATE signals SET quality = NULL WHERE doc_id IN "
+                    "(SELECT doc_id FROM documents WHERE list_contains(?, external_id))", [missing])
+        n = quality.rescore_quality(con, model, only_missing=True, batch_size=7, workers=2)
+    assert n == len(missing)
+    after = _quality(db)
+    assert all(after[d] == serial[d] for d in missing) and all(after[d] == got[d] for d in got if d not in missing)
