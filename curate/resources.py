@@ -13,16 +13,26 @@ from pathlib import Path
 from curate.errors import UsageError
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent
-_CHECKOUT_SAMPLE = _PACKAGE_ROOT.parent / "sample_data"
+
+
+def _checkout_sample_dir() -> Path | None:
+    """The checkout's sample_data/, only where the package sits in curate's own checkout (an
+    editable install): its pyproject.toml beside the package names this project. In a wheel's
+    site-packages, ../sample_data (or a stray pyproject.toml there) belongs to something else."""
+    import tomllib
+
+    try:
+        with open(_PACKAGE_ROOT.parent / "pyproject.toml", "rb") as fh:
+            name = tomllib.load(fh).get("project", {}).get("name")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return _PACKAGE_ROOT.parent / "sample_data" if name == "curate" else None
 
 
 def sample_data_dir() -> Path:
     """The bundled sample data folder (corpus/, labels, reference, validation text, prompts)."""
-    installed = Path(str(resources.files("curate"))) / "sample_data"
-    # The checkout's folder only where this really is the checkout (an editable install): in a
-    # wheel's site-packages, ../sample_data would be some other package's folder.
-    checkout = _CHECKOUT_SAMPLE if (_PACKAGE_ROOT.parent / "pyproject.toml").is_file() else None
-    for candidate in (installed, checkout):
+    installed = Path(str(resources.files("curate"))) / "sample_data"  # curate.sample_data, in the package
+    for candidate in (installed, _checkout_sample_dir()):
         if candidate is not None and (candidate / "corpus").is_dir():
             return candidate
     return installed

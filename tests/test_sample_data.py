@@ -183,3 +183,19 @@ def test_committed_files_are_what_the_generator_builds(bundle, tmp_path):
     for rel in ("corpus/web-000.jsonl.gz", "corpus/web-001.jsonl.zst", "corpus/notes.csv", "labels.jsonl.gz",
                 "reference.jsonl.gz", "prompts.jsonl", "validation.txt"):
         assert (tmp_path / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
+
+
+def test_a_stray_pyproject_beside_the_package_is_not_a_checkout(tmp_path, monkeypatch):
+    """site-packages/pyproject.toml of some other project (or a broken one) must not make
+    curate read site-packages/sample_data as its own."""
+    from curate import resources
+
+    pkg = tmp_path / "site-packages" / "curate"
+    pkg.mkdir(parents=True)
+    (tmp_path / "site-packages" / "sample_data" / "corpus").mkdir(parents=True)
+    monkeypatch.setattr(resources, "_PACKAGE_ROOT", pkg)
+    for text in ('[project]\nname = "other"\n', "not toml [[[", ""):
+        (pkg.parent / "pyproject.toml").write_text(text)
+        assert resources._checkout_sample_dir() is None
+    (pkg.parent / "pyproject.toml").write_text('[project]\nname = "curate"\n')
+    assert resources._checkout_sample_dir() == pkg.parent / "sample_data"
