@@ -1011,17 +1011,21 @@ def ingest_file(
         return FileResult(uri, "skipped", source_id=source_id)
     result = FileResult(uri, "ingested", source_id=source_id)
     digest = hashlib.sha256() if fmt != "parquet" else None
-    batcher = _Batcher(con, source_id, uri, run_id, opts)
     try:
-        for rec in read_records(path, opts, digest=digest):
-            result.records += 1
-            if rec.error_kind is None:
-                result.documents += 1
-            else:
-                result.quarantined += 1
-                result.quarantine_kinds[rec.error_kind] = result.quarantine_kinds.get(rec.error_kind, 0) + 1
-            batcher.add(rec)
-        batcher.close()
+        batcher = _Batcher(con, source_id, uri, run_id, opts)
+        try:
+            for rec in read_records(path, opts, digest=digest):
+                result.records += 1
+                if rec.error_kind is None:
+                    result.documents += 1
+                else:
+                    result.quarantined += 1
+                    result.quarantine_kinds[rec.error_kind] = result.quarantine_kinds.get(rec.error_kind, 0) + 1
+                batcher.add(rec)
+            batcher.close()
+        except BaseException:
+            batcher.abandon()  # the batch in flight is done before the file's rows are dropped
+            raise
         assert result.records == result.documents + result.quarantined
         change = _change_while_read(path, before, sha, digest)
         if change is not None:
@@ -1033,16 +1037,13 @@ def ingest_file(
             "n_records": result.records, "n_documents": result.documents, "n_quarantined": result.quarantined,
             "ingested_at": now(), "run_id": run_id})
     except FileFailedError as exc:
-        batcher.abandon()
         _drop_source_rows(con, source_id)
         return FileResult(uri, "failed", source_id=source_id, error=str(exc))
     except _READ_ERRORS as exc:
-        batcher.abandon()
         _drop_source_rows(con, source_id)
         return FileResult(uri, "failed", source_id=source_id,
                           error=f"{uri}: cannot be read after record {result.records}: {_storable(str(exc))}")
     except BaseException:
-        batcher.abandon()
         _drop_source_rows(con, source_id)
         raise
     return result
