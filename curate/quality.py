@@ -29,8 +29,6 @@ that slip past the rules, instead of judging unfamiliar sources. bench/RESULTS.m
 """
 from __future__ import annotations
 
-import collections
-import contextlib
 import os
 import tempfile
 import time
@@ -332,6 +330,10 @@ def _worker_predict(texts: list[str], langs: list) -> np.ndarray:
     return _worker_model.predict_proba(texts, langs)
 
 
+def _nothing() -> None:
+    pass
+
+
 def rescore_quality(con: duckdb.DuckDBPyConnection, model: QualityModel, *, out_of_fold: dict | None = None,
                     only_missing: bool = False, batch_size: int = 5000, workers: int | None = None) -> int:
     """Refresh `quality` of every scored document in one transaction. `out_of_fold` maps a
@@ -341,59 +343,41 @@ def rescore_quality(con: duckdb.DuckDBPyConnection, model: QualityModel, *, out_
 
     fastText's prediction holds the GIL, so with more than one worker (default: all cores)
     and at least PARALLEL_RESCORE_MIN documents to predict, batches are predicted in a process
-    pool that loads the saved model (the same file: the same scores), a few batches in flight."""
+    pool (curate.pool) whose workers load the saved model: the same file, the same scores."""
+    from curate.pool import ordered_map
+
     where = "WHERE s.quality IS NULL " if only_missing else ""
     oof = out_of_fold or {}
     n_docs = con.execute(f"SELECT count(*) FROM signals s {where}").fetchone()[0]
     n_workers = max(1, workers or os.cpu_count() or 1)
     if n_docs - len(oof) < PARALLEL_RESCORE_MIN:
         n_workers = 1
+    predict, setup, setup_args = ((model.predict_proba, _nothing, ()) if n_workers == 1
+                                  else (_worker_predict, _load_worker_model, (str(model.path),)))
     reader = con.cursor()
     reader.execute("SELECT s.doc_id, d.text_hash, d.text, s.lang FROM signals s JOIN documents d USING (doc_id) "
                    + where)  # unsorted: no text is held back
-    n = 0
 
-    def write(rows: list, probs: np.ndarray) -> None:
-        tbl = pa.table({"doc_id": [r[0] for r in rows], "q": probs})
-        store.register(con, "_q_batch", tbl)
-        con.execute("UPDATE signals SET quality = b.q FROM _q_batch b WHERE signals.doc_id = b.doc_id")
-        con.unregister("_q_batch")
-
-    with contextlib.ExitStack() as stack:
-        pool = None
-        if n_workers > 1:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            pool = stack.enter_context(ProcessPoolExecutor(
-                n_workers, mp_context=mp.get_context("spawn"),  # no fork after DuckDB's threads
-                initializer=_load_worker_model, initargs=(str(model.path),)))
-        stack.enter_context(store.transaction(con))
-        stack.callback(reader.close)
-        pending: collections.deque = collections.deque()
+    def batches():  # ((rows, their scores so far, the rows to predict), the arguments of predict)
         while rows := reader.fetchmany(batch_size):
             # a text the model trained on keeps its out-of-fold score: predict only the others
             probs = np.array([oof.get(r[1], np.nan) for r in rows], dtype=np.float64)
             todo = np.flatnonzero(np.isnan(probs))
-            texts, langs = [rows[i][2] for i in todo], [rows[i][3] for i in todo]
-            if pool is None:
-                if len(todo):
-                    probs[todo] = model.predict_proba(texts, langs)
-                write(rows, probs)
-            else:
-                pending.append((rows, probs, todo, pool.submit(_worker_predict, texts, langs) if len(todo) else None))
-                if len(pending) > 2 * n_workers:  # bounded memory: a few batches in flight
-                    _write_predicted(write, *pending.popleft())
-            n += len(rows)
-        while pending:
-            _write_predicted(write, *pending.popleft())
+            yield (rows, probs, todo), ([rows[i][2] for i in todo], [rows[i][3] for i in todo])
+
+    n = 0
+    with store.transaction(con):
+        try:
+            for (rows, probs, todo), predicted in ordered_map(predict, batches(), workers=n_workers,
+                                                                initializer=setup, initargs=setup_args):
+                probs[todo] = predicted
+                store.register(con, "_q_batch", pa.table({"doc_id": [r[0] for r in rows], "q": probs}))
+                con.execute("UPDATE signals SET quality = b.q FROM _q_batch b WHERE signals.doc_id = b.doc_id")
+                con.unregister("_q_batch")
+                n += len(rows)
+        finally:
+            reader.close()
     return n
-
-
-def _write_predicted(write: Callable, rows: list, probs: np.ndarray, todo: np.ndarray, future) -> None:
-    if future is not None:
-        probs[todo] = future.result()
-    write(rows, probs)
 
 
 def recipe_needs_model(recipe) -> bool:

@@ -49,12 +49,10 @@ class LocalEngine(Engine):
 
     def score(self, con: duckdb.DuckDBPyConnection, db: Path, *, batch_size: int | None = None,
               on_batch: Callable[[int], None] | None = None) -> ScoreReport:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
         import pyarrow as pa
 
         from curate import store
+        from curate.pool import ordered_map
 
         t0 = time.perf_counter()
         batch_size = batch_size or SCORE_BATCH
@@ -70,9 +68,9 @@ class LocalEngine(Engine):
         reader.execute(f"SELECT d.doc_id, d.text, {store.document_url_sql('d')} FROM documents d "
                        "ANTI JOIN signals s USING (doc_id)")
 
-        def batches():
+        def batches():  # (ids, the arguments of _score_batch)
             while rows := reader.fetchmany(batch_size):
-                yield [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+                yield [r[0] for r in rows], ([r[1] for r in rows], [r[2] for r in rows])
 
         def write(ids: list[str], tbl: pa.Table) -> int:
             tbl = tbl.append_column("doc_id", pa.array(ids)).append_column(
@@ -86,22 +84,9 @@ class LocalEngine(Engine):
             return len(ids)
 
         scored = 0
-        if workers <= 1:
-            _init_worker(plan.quality_model)
-            for ids, texts, urls in batches():
-                scored += write(ids, _score_batch(texts, urls))
-        else:
-            ctx = mp.get_context("spawn")  # no fork after DuckDB has started its threads
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(plan.quality_model,)) as pool:
-                pending: list = []
-                for ids, texts, urls in batches():
-                    pending.append((ids, pool.submit(_score_batch, texts, urls)))
-                    if len(pending) >= 2 * workers:  # bounded memory: a few batches in flight
-                        ids0, fut = pending.pop(0)
-                        scored += write(ids0, fut.result())
-                for ids0, fut in pending:
-                    scored += write(ids0, fut.result())
+        for ids, tbl in ordered_map(_score_batch, batches(), workers=workers, initializer=_init_worker,
+                                    initargs=(plan.quality_model,)):
+            scored += write(ids, tbl)
         reader.close()
         finish_scoring(con)
         return ScoreReport(scored, plan.stale, plan.signals_version, plan.quality_model, time.perf_counter() - t0)
